@@ -1,0 +1,98 @@
+# infergate build. llama.cpp comes from the ollama Go module (see DESIGN.md);
+# its headers are exported here so that cgo/ can include llama.h.
+SHELL := /bin/bash
+GO    ?= go
+
+LLAMA_SRC := $(shell $(GO) mod download github.com/ollama/ollama && $(GO) list -m -f '{{.Dir}}' github.com/ollama/ollama)
+ifeq ($(strip $(LLAMA_SRC)),)
+$(error could not locate the github.com/ollama/ollama module: is the Go module proxy reachable?)
+endif
+
+# CPU kernels: -march=native turns on AVX2/AVX-512 for this machine.
+# PORTABLE=1 builds for any x86-64-v3 (AVX2) machine instead, e.g. for release.
+ifeq ($(PORTABLE),1)
+ARCH_FLAGS := -march=x86-64-v3
+else
+ARCH_FLAGS := -march=native
+endif
+
+export CGO_ENABLED  := 1
+export CGO_CPPFLAGS := -I$(LLAMA_SRC)/llama/llama.cpp/include -I$(LLAMA_SRC)/ml/backend/ggml/ggml/include
+export CGO_CFLAGS   := -O3 $(ARCH_FLAGS)
+export CGO_CXXFLAGS := -O3 $(ARCH_FLAGS)
+
+MODELS_DIR   := models/cache
+CHAT_MODEL   := $(MODELS_DIR)/stories260K.gguf
+EMBED_MODEL  := $(MODELS_DIR)/all-MiniLM-L6-v2-Q4_K_M.gguf
+CUDA_ARCH    ?= 90
+CUDA_PRESET  ?= CUDA 13
+FUZZTIME     ?= 10s
+
+.PHONY: all build run test test-race fuzz models cuda bench lint env clean
+
+all: build
+
+build:
+	$(GO) build -o bin/infergate ./cmd/infergate
+
+models: $(CHAT_MODEL) $(EMBED_MODEL)
+
+# The two test models ship inside a Go module's testdata (DESIGN.md); copy
+# them out and check them, so a half-copied file is never used.
+$(CHAT_MODEL) $(EMBED_MODEL) &: models/testmodels.sha256
+	@set -e; dir=$$($(GO) mod download -json github.com/mutablelogic/go-llama@v0.0.11 | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
+	test -n "$$dir" || { echo "cannot download github.com/mutablelogic/go-llama@v0.0.11" >&2; exit 1; }; \
+	mkdir -p $(MODELS_DIR); \
+	for f in stories260K.gguf all-MiniLM-L6-v2-Q4_K_M.gguf; do \
+	  cp "$$dir/testdata/$$f" $(MODELS_DIR)/$$f.tmp && chmod 644 $(MODELS_DIR)/$$f.tmp && mv $(MODELS_DIR)/$$f.tmp $(MODELS_DIR)/$$f; \
+	done; \
+	cd $(MODELS_DIR) && sha256sum --quiet -c ../testmodels.sha256
+
+run: build models
+	./bin/infergate serve --chat-model $(CHAT_MODEL) --embed-model $(EMBED_MODEL)
+
+# Unit and integration tests on the real models. Packages without cgo in
+# their test path also run under the race detector; the cgo ones too, since
+# the scheduler is where races would hurt most.
+test: models
+	$(GO) vet ./...
+	$(GO) test -race -timeout 30m ./...
+	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
+
+# Each fuzz target for a bounded time (go test -fuzz takes one target at a time).
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  dir=$$($(GO) list -f '{{.Dir}}' $$pkg); \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go 2>/dev/null | sed 's/^func //'); do \
+	    echo "fuzz $$pkg $$t"; \
+	    $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+bench: build models
+	$(GO) test -run '^$$' -bench . -benchtime 3x ./inference/ ./batcher/
+	./bin/infergate bench --spawn --chat-model $(CHAT_MODEL) --embed-model $(EMBED_MODEL) --out bench/results
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+# Prints the cgo environment so that a shell can build exactly like make
+# (same flags, so Go's build cache is reused): eval "$$(make -s env)".
+env:
+	@echo 'export CGO_ENABLED=1'
+	@echo "export CGO_CPPFLAGS='$(CGO_CPPFLAGS)'"
+	@echo "export CGO_CFLAGS='$(CGO_CFLAGS)'"
+	@echo "export CGO_CXXFLAGS='$(CGO_CXXFLAGS)'"
+
+# GPU: ggml's CUDA backend as a shared library, built with CMake and nvcc
+# from the same pinned sources, loaded at run time with --lib-dir lib.
+cuda:
+	cmake -S $(LLAMA_SRC) -B build/cuda --preset '$(CUDA_PRESET)' -DCMAKE_CUDA_ARCHITECTURES=$(CUDA_ARCH) -DCMAKE_BUILD_TYPE=Release
+	cmake --build build/cuda --target ggml-cuda -j $$(nproc)
+	mkdir -p lib
+	find build/cuda -name 'libggml-cuda.so*' -exec cp -P {} lib/ \;
+	find build/cuda -name 'libggml-base.so*' -exec cp -P {} lib/ \;
+
+clean:
+	rm -rf bin build lib

@@ -1,0 +1,131 @@
+package batcher
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Message is one turn of a chat conversation, already flattened to text.
+type Message struct {
+	Role    string // "system", "user", "assistant"
+	Content string
+}
+
+// Sampling holds the per-request sampler settings. Zero values mean
+// "llama.cpp default" except Temperature, where 0 means greedy.
+type Sampling struct {
+	Temperature      float32
+	TopK             int
+	TopP             float32 // 0 or 1 disables
+	MinP             float32
+	RepeatPenalty    float32 // 0 or 1 disables
+	FrequencyPenalty float32
+	PresencePenalty  float32
+	Seed             uint32 // used when HasSeed
+	HasSeed          bool
+	Grammar          string // GBNF; empty for none
+}
+
+// Request is one generation. Exactly one of Messages, Prompt or PromptTokens
+// is set: Messages go through the model's chat template.
+type Request struct {
+	Messages     []Message
+	Prompt       string
+	PromptTokens []int32
+	MaxTokens    int // 0: until the context is full
+	Stop         []string
+	Sampling     Sampling
+}
+
+// Finish reasons, as in OpenAI's API.
+const (
+	FinishStop   = "stop"   // EOS or a stop string
+	FinishLength = "length" // MaxTokens or the context is exhausted
+	FinishCancel = "cancelled"
+)
+
+// Delta is a piece of generated text ready to send to a client. Text never
+// ends inside a UTF-8 sequence or inside a possible stop string.
+type Delta struct {
+	Text   string
+	Tokens int // tokens this delta accounts for
+}
+
+// Result is the outcome of a finished generation.
+type Result struct {
+	FinishReason     string
+	PromptTokens     int
+	CompletionTokens int
+	CachedTokens     int // prompt tokens reused from the prefix cache
+	QueueWait        time.Duration
+	TimeToFirstToken time.Duration
+	Err              error // set when the generation failed mid-way
+}
+
+// EmbedRequest asks for one embedding per input.
+type EmbedRequest struct {
+	Texts    []string
+	Tokens   [][]int32 // alternative to Texts
+	Truncate bool      // cut inputs longer than the context instead of refusing
+}
+
+// EmbedResult holds L2-normalised vectors in input order.
+type EmbedResult struct {
+	Vectors      [][]float32
+	PromptTokens int
+}
+
+// ErrOverloaded is returned when the admission queue is full or the
+// predicted wait exceeds the configured maximum.
+type ErrOverloaded struct{ RetryAfter time.Duration }
+
+func (e *ErrOverloaded) Error() string {
+	return fmt.Sprintf("server overloaded: admission queue full, retry after %s", e.RetryAfter)
+}
+
+// ErrPromptTooLong is returned up front for a prompt that cannot fit the
+// per-sequence context.
+type ErrPromptTooLong struct{ Tokens, Limit int }
+
+func (e *ErrPromptTooLong) Error() string {
+	return fmt.Sprintf("prompt is %d tokens, the context holds %d", e.Tokens, e.Limit)
+}
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("batcher: closed")
+
+// Config sets up one Batcher: one model, one llama.cpp context shared by
+// Parallel sequences.
+type Config struct {
+	ModelPath    string
+	Embedding    bool   // serve embeddings instead of generation
+	ChatTemplate string // overrides the model's template; empty: model's, else ChatML
+	Parallel     int    // sequences (slots) sharing the context
+	CtxSize      int    // total KV cells, split evenly among slots
+	BatchSize    int    // tokens decoded per step (n_batch)
+	Threads      int
+	GPULayers    int
+	QueueLen     int           // waiting requests beyond the slots; more are refused
+	MaxQueueWait time.Duration // refuse when the predicted wait exceeds it; 0: no limit
+}
+
+// Stats is a snapshot of the scheduler for metrics and routing. Counters
+// are cumulative since start.
+type Stats struct {
+	Slots         int
+	Running       int
+	Waiting       int
+	KVUsed        int
+	KVSize        int
+	PredictedWait time.Duration // what a request arriving now would wait for a slot
+
+	Steps            uint64
+	StepSeconds      float64
+	BatchTokens      uint64 // tokens decoded over all steps
+	PromptTokens     uint64
+	GeneratedTokens  uint64
+	PrefixHits       uint64
+	PrefixHitTokens  uint64
+	Refused          uint64
+}

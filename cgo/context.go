@@ -1,0 +1,238 @@
+package llama
+
+/*
+#include <stdlib.h>
+#include "infergate.h"
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+)
+
+// Pooling selects how an embedding context reduces token states to one
+// vector per sequence.
+type Pooling int
+
+// Pooling types; PoolingDefault uses the model's own (e.g. mean for MiniLM).
+const (
+	PoolingDefault Pooling = -1
+	PoolingNone    Pooling = 0
+	PoolingMean    Pooling = 1
+	PoolingCLS     Pooling = 2
+	PoolingLast    Pooling = 3
+)
+
+// ContextParams sizes a context. Zero values take llama.cpp's defaults.
+type ContextParams struct {
+	NCtx         int // KV cells shared by all sequences; 0: the model's training length
+	NBatch       int // most tokens one Decode call accepts
+	NUBatch      int // most tokens computed at once (physical batch)
+	NSeqMax      int // distinct sequences
+	Threads      int // threads for single-token steps
+	ThreadsBatch int // threads for prompt processing; 0: Threads
+	Embeddings   bool
+	Pooling      Pooling
+	// FlashAttention: nil auto, else forced on or off.
+	FlashAttention *bool
+}
+
+// Context is an inference state: the KV memory and the compute buffers.
+// One goroutine at a time.
+type Context struct {
+	p     *C.struct_llama_context
+	model *Model
+	mem   C.llama_memory_t
+	abort *C.int // C memory polled by ggml's compute threads
+}
+
+// NewContext creates a context over m.
+func NewContext(m *Model, p ContextParams) (*Context, error) {
+	Init(false)
+	cp := C.llama_context_default_params()
+	if p.NCtx > 0 {
+		cp.n_ctx = C.uint32_t(p.NCtx)
+	}
+	if p.NBatch > 0 {
+		cp.n_batch = C.uint32_t(p.NBatch)
+	}
+	if p.NUBatch > 0 {
+		cp.n_ubatch = C.uint32_t(p.NUBatch)
+	}
+	if p.NSeqMax > 0 {
+		cp.n_seq_max = C.uint32_t(p.NSeqMax)
+	}
+	if p.Threads > 0 {
+		cp.n_threads = C.int32_t(p.Threads)
+		cp.n_threads_batch = C.int32_t(p.Threads)
+	}
+	if p.ThreadsBatch > 0 {
+		cp.n_threads_batch = C.int32_t(p.ThreadsBatch)
+	}
+	cp.embeddings = C.bool(p.Embeddings)
+	cp.pooling_type = C.enum_llama_pooling_type(p.Pooling)
+	if p.FlashAttention != nil {
+		cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_DISABLED
+		if *p.FlashAttention {
+			cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_ENABLED
+		}
+	}
+	// One KV buffer shared by all sequences: a sequence may use any free
+	// cell, so short and long conversations share memory, and prefix cells
+	// can be shared between sequences with SeqCopy.
+	cp.kv_unified = true
+	cp.no_perf = true
+	c := C.llama_init_from_model(m.p, cp)
+	if c == nil {
+		return nil, fmt.Errorf("llama.cpp could not create a context (n_ctx=%d n_seq_max=%d): out of memory or invalid sizes", p.NCtx, p.NSeqMax)
+	}
+	ctx := &Context{p: c, model: m, mem: C.llama_get_memory(c)}
+	ctx.abort = (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))
+	C.infergate_set_abort(c, ctx.abort)
+	return ctx, nil
+}
+
+// Close frees the context.
+func (c *Context) Close() {
+	if c.p != nil {
+		C.llama_free(c.p)
+		c.p = nil
+		C.free(unsafe.Pointer(c.abort))
+		c.abort = nil
+	}
+}
+
+// Model is the model the context was created from.
+func (c *Context) Model() *Model { return c.model }
+
+// NCtx is the number of KV cells.
+func (c *Context) NCtx() int { return int(C.llama_n_ctx(c.p)) }
+
+// NCtxSeq is the most cells one sequence may use.
+func (c *Context) NCtxSeq() int { return int(C.llama_n_ctx_seq(c.p)) }
+
+// NBatch is the most tokens one Decode accepts.
+func (c *Context) NBatch() int { return int(C.llama_n_batch(c.p)) }
+
+// NUBatch is the physical batch size.
+func (c *Context) NUBatch() int { return int(C.llama_n_ubatch(c.p)) }
+
+// NSeqMax is the number of sequences.
+func (c *Context) NSeqMax() int { return int(C.llama_n_seq_max(c.p)) }
+
+// PoolingType is the pooling in effect (the model's when left default).
+func (c *Context) PoolingType() Pooling { return Pooling(C.llama_pooling_type(c.p)) }
+
+// SetThreads changes the thread counts for later decodes.
+func (c *Context) SetThreads(gen, batch int) {
+	C.llama_set_n_threads(c.p, C.int32_t(gen), C.int32_t(batch))
+}
+
+// Errors from Decode.
+var (
+	// ErrNoKVSlot: the KV memory has no room for the batch; nothing was
+	// changed. Free cells or split the batch and retry.
+	ErrNoKVSlot = errors.New("llama: no KV cache slot for the batch")
+	// ErrAborted: Abort was called during the decode; ubatches already
+	// computed stay in memory.
+	ErrAborted = errors.New("llama: decode aborted")
+)
+
+// Decode runs the model over the batch, filling the KV memory and the
+// outputs of tokens marked for logits.
+func (c *Context) Decode(b *Batch) error {
+	if b.n() == 0 {
+		return nil
+	}
+	C.infergate_store_flag(c.abort, 0)
+	switch r := C.llama_decode(c.p, b.b); {
+	case r == 0:
+		return nil
+	case r == 1:
+		return ErrNoKVSlot
+	case r == 2:
+		return ErrAborted
+	case r == -1:
+		return fmt.Errorf("llama: decode rejected the batch as invalid")
+	default:
+		return fmt.Errorf("llama: decode failed (%d)", int(r))
+	}
+}
+
+// Encode runs an encoder-only model (BERT) over the batch, without KV memory.
+func (c *Context) Encode(b *Batch) error {
+	if b.n() == 0 {
+		return nil
+	}
+	C.infergate_store_flag(c.abort, 0)
+	if r := C.llama_encode(c.p, b.b); r != 0 {
+		return fmt.Errorf("llama: encode failed (%d)", int(r))
+	}
+	return nil
+}
+
+// Abort asks a running Decode to stop at the next graph node. It is the one
+// method safe to call from another goroutine.
+func (c *Context) Abort() { C.infergate_store_flag(c.abort, 1) }
+
+// Logits returns a view of the logits of batch output i (VocabSize floats).
+// The view is valid until the next Decode.
+func (c *Context) Logits(i int) []float32 {
+	p := C.llama_get_logits_ith(c.p, C.int32_t(i))
+	if p == nil {
+		return nil
+	}
+	return unsafe.Slice((*float32)(unsafe.Pointer(p)), c.model.VocabSize())
+}
+
+// SequenceEmbedding copies the pooled embedding of seq into dst (resized to
+// the model's embedding size). It is nil when the context does not pool.
+func (c *Context) SequenceEmbedding(dst []float32, seq int) []float32 {
+	p := C.llama_get_embeddings_seq(c.p, C.llama_seq_id(seq))
+	if p == nil {
+		return nil
+	}
+	n := c.model.EmbeddingSize()
+	return append(dst[:0], unsafe.Slice((*float32)(unsafe.Pointer(p)), n)...)
+}
+
+// TokenEmbedding copies the embedding of batch output i (no pooling).
+func (c *Context) TokenEmbedding(dst []float32, i int) []float32 {
+	p := C.llama_get_embeddings_ith(c.p, C.int32_t(i))
+	if p == nil {
+		return nil
+	}
+	n := c.model.EmbeddingSize()
+	return append(dst[:0], unsafe.Slice((*float32)(unsafe.Pointer(p)), n)...)
+}
+
+// MemoryClear empties the KV memory of every sequence.
+func (c *Context) MemoryClear() { C.llama_memory_clear(c.mem, C.bool(true)) }
+
+// SeqRemove drops seq's cells with positions in [p0, p1); p1 < 0 means to
+// the end. seq < 0 matches every sequence. It reports false when a partial
+// removal is impossible (recurrent models).
+func (c *Context) SeqRemove(seq, p0, p1 int) bool {
+	return bool(C.llama_memory_seq_rm(c.mem, C.llama_seq_id(seq), C.llama_pos(p0), C.llama_pos(p1)))
+}
+
+// SeqCopy makes dst share src's cells with positions in [p0, p1): the cells
+// are not duplicated, both sequences see them.
+func (c *Context) SeqCopy(src, dst, p0, p1 int) {
+	C.llama_memory_seq_cp(c.mem, C.llama_seq_id(src), C.llama_seq_id(dst), C.llama_pos(p0), C.llama_pos(p1))
+}
+
+// SeqKeep drops every cell not belonging to seq.
+func (c *Context) SeqKeep(seq int) { C.llama_memory_seq_keep(c.mem, C.llama_seq_id(seq)) }
+
+// SeqPosMax is the largest position seq holds, or -1 when it is empty.
+func (c *Context) SeqPosMax(seq int) int {
+	return int(C.llama_memory_seq_pos_max(c.mem, C.llama_seq_id(seq)))
+}
+
+// SeqPosMin is the smallest position seq holds, or -1 when it is empty.
+func (c *Context) SeqPosMin(seq int) int {
+	return int(C.llama_memory_seq_pos_min(c.mem, C.llama_seq_id(seq)))
+}

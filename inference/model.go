@@ -1,0 +1,144 @@
+// Package inference is the llama.cpp engine seen from Go: loading a model and
+// reading what it is, tokenizing and templating, a Generator that decodes
+// batches of tokens for many sequences at once, and an Embedder. It holds no
+// scheduling policy (that is the batcher's job) and knows nothing of HTTP.
+package inference
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	llama "github.com/infergate/infergate/cgo"
+)
+
+// Token is a vocabulary id.
+type Token = llama.Token
+
+// Message is one chat turn given to the chat template.
+type Message = llama.ChatMessage
+
+// FallbackTemplate is the built-in template used when a model carries no
+// chat template of its own (base models such as stories260K): ChatML, the
+// most widely understood format.
+const FallbackTemplate = "chatml"
+
+// Options choose how a model is loaded.
+type Options struct {
+	GPULayers int // layers to offload; -1 all
+	// ChatTemplate overrides the model's template: a template text or a
+	// llama.cpp built-in name ("chatml", "llama3", ...).
+	ChatTemplate string
+}
+
+// Info describes a loaded model.
+type Info struct {
+	Path          string
+	Architecture  string
+	Description   string
+	ContextTrain  int
+	EmbeddingSize int
+	VocabSize     int
+	Layers        int
+	Params        uint64
+	SizeBytes     uint64
+	ChatTemplate  string // the template in use (model's, override, or FallbackTemplate)
+	HasDecoder    bool   // can generate text
+	Recurrent     bool   // KV memory cannot be partially trimmed
+}
+
+// Model is a loaded model. Safe for concurrent read-only use (tokenize,
+// template, info); generation goes through a Generator or Embedder.
+type Model struct {
+	m    *llama.Model
+	info Info
+}
+
+// ErrModelFile reports a model file that cannot be used; it wraps the reason.
+var ErrModelFile = errors.New("unusable model file")
+
+// Load reads a GGUF model. The file is checked before llama.cpp sees it, so
+// a missing, truncated or non-GGUF file gives a precise error.
+func Load(path string, opts Options) (*Model, error) {
+	if err := validate(path); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModelFile, err)
+	}
+	lm, err := llama.LoadModel(path, llama.ModelParams{GPULayers: opts.GPULayers})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrModelFile, err)
+	}
+	arch, _ := lm.Meta("general.architecture")
+	tmpl := opts.ChatTemplate
+	if tmpl == "" {
+		tmpl = lm.ChatTemplate()
+	}
+	if tmpl == "" {
+		tmpl = FallbackTemplate
+	}
+	m := &Model{m: lm, info: Info{
+		Path:          path,
+		Architecture:  arch,
+		Description:   lm.Description(),
+		ContextTrain:  lm.ContextTrain(),
+		EmbeddingSize: lm.EmbeddingSize(),
+		VocabSize:     lm.VocabSize(),
+		Layers:        lm.Layers(),
+		Params:        lm.Params(),
+		SizeBytes:     lm.Size(),
+		ChatTemplate:  tmpl,
+		HasDecoder:    lm.HasDecoder() && !lm.HasEncoder(),
+		Recurrent:     lm.IsRecurrent(),
+	}}
+	// A template llama.cpp cannot apply would fail every chat request;
+	// find out now.
+	if _, err := m.ApplyTemplate([]Message{{Role: "user", Content: "hi"}}); err != nil {
+		lm.Close()
+		return nil, fmt.Errorf("model %s: chat template: %w (set a chat template override, e.g. \"chatml\")", path, err)
+	}
+	return m, nil
+}
+
+func validate(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	var magic [4]byte
+	if _, err := f.ReadAt(magic[:], 0); err != nil || string(magic[:]) != "GGUF" {
+		return fmt.Errorf("%s is not a GGUF file", path)
+	}
+	return nil
+}
+
+// Close frees the model. Generators and Embedders over it must be closed first.
+func (m *Model) Close() {
+	m.m.Close()
+	llama.ReleaseFreeMemory()
+}
+
+// Info describes the model.
+func (m *Model) Info() Info { return m.info }
+
+// Tokenize turns user text into tokens, with the BOS token when the model
+// wants one. Special-token text in it stays plain text, so a user cannot
+// inject control tokens.
+func (m *Model) Tokenize(text string) ([]Token, error) { return m.m.Tokenize(text, true, false) }
+
+// TokenizeTemplated tokenizes the output of ApplyTemplate, where special
+// tokens such as <|im_start|> must become the tokens themselves.
+func (m *Model) TokenizeTemplated(text string) ([]Token, error) {
+	return m.m.Tokenize(text, true, true)
+}
+
+// Detokenize turns tokens back into text.
+func (m *Model) Detokenize(tokens []Token) string { return m.m.Detokenize(tokens, false, false) }
+
+// ApplyTemplate formats a conversation with the model's chat template,
+// ending with the assistant's turn opening.
+func (m *Model) ApplyTemplate(msgs []Message) (string, error) {
+	return llama.ApplyChatTemplate(m.info.ChatTemplate, msgs, true)
+}
+
+// IsEOG reports a token that ends generation.
+func (m *Model) IsEOG(t Token) bool { return m.m.IsEOG(t) }
