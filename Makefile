@@ -35,18 +35,10 @@ all: build
 build:
 	$(GO) build -o bin/infergate ./cmd/infergate
 
-models: $(CHAT_MODEL) $(EMBED_MODEL)
-
-# The two test models ship inside a Go module's testdata (DESIGN.md); copy
-# them out and check them, so a half-copied file is never used.
-$(CHAT_MODEL) $(EMBED_MODEL) &: models/testmodels.sha256
-	@set -e; dir=$$($(GO) mod download -json github.com/mutablelogic/go-llama@v0.0.11 | sed -n 's/^\t"Dir": "\(.*\)",$$/\1/p'); \
-	test -n "$$dir" || { echo "cannot download github.com/mutablelogic/go-llama@v0.0.11" >&2; exit 1; }; \
-	mkdir -p $(MODELS_DIR); \
-	for f in stories260K.gguf all-MiniLM-L6-v2-Q4_K_M.gguf; do \
-	  cp "$$dir/testdata/$$f" $(MODELS_DIR)/$$f.tmp && chmod 644 $(MODELS_DIR)/$$f.tmp && mv $(MODELS_DIR)/$$f.tmp $(MODELS_DIR)/$$f; \
-	done; \
-	cd $(MODELS_DIR) && sha256sum --quiet -c ../testmodels.sha256
+# The two test models ship inside a Go module's testdata (DESIGN.md); the
+# command copies them out and checks their pinned sizes and SHA-256.
+models:
+	$(GO) run ./models/cmd/testmodels -dir $(MODELS_DIR)
 
 run: build models
 	./bin/infergate serve --chat-model $(CHAT_MODEL) --embed-model $(EMBED_MODEL)

@@ -3,6 +3,7 @@ package batcher
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -35,6 +36,7 @@ type Request struct {
 	PromptTokens []int32
 	MaxTokens    int // 0: until the context is full
 	Stop         []string
+	IgnoreEOS    bool // keep generating past end-of-generation tokens (load tests)
 	Sampling     Sampling
 }
 
@@ -98,16 +100,23 @@ var ErrClosed = errors.New("batcher: closed")
 // Config sets up one Batcher: one model, one llama.cpp context shared by
 // Parallel sequences.
 type Config struct {
+	ID           string // model id; empty: the file name without .gguf
 	ModelPath    string
 	Embedding    bool   // serve embeddings instead of generation
 	ChatTemplate string // overrides the model's template; empty: model's, else ChatML
 	Parallel     int    // sequences (slots) sharing the context
 	CtxSize      int    // total KV cells, split evenly among slots
 	BatchSize    int    // tokens decoded per step (n_batch)
+	// PrefillChunk caps the prompt tokens added to a step while other
+	// sequences are generating, so a long prompt is spread over several
+	// steps instead of stalling their tokens (chunked prefill). With no
+	// sequence generating, prompts use the whole BatchSize.
+	PrefillChunk int
 	Threads      int
 	GPULayers    int
 	QueueLen     int           // waiting requests beyond the slots; more are refused
 	MaxQueueWait time.Duration // refuse when the predicted wait exceeds it; 0: no limit
+	Logger       *slog.Logger
 }
 
 // Stats is a snapshot of the scheduler for metrics and routing. Counters
@@ -120,12 +129,12 @@ type Stats struct {
 	KVSize        int
 	PredictedWait time.Duration // what a request arriving now would wait for a slot
 
-	Steps            uint64
-	StepSeconds      float64
-	BatchTokens      uint64 // tokens decoded over all steps
-	PromptTokens     uint64
-	GeneratedTokens  uint64
-	PrefixHits       uint64
-	PrefixHitTokens  uint64
-	Refused          uint64
+	Steps           uint64
+	StepSeconds     float64
+	BatchTokens     uint64 // tokens decoded over all steps
+	PromptTokens    uint64
+	GeneratedTokens uint64
+	PrefixHits      uint64
+	PrefixHitTokens uint64
+	Refused         uint64
 }

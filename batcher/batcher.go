@@ -1,29 +1,267 @@
+// Package batcher is infergate's continuous-batching scheduler. One
+// goroutine owns a llama.cpp context shared by N sequences (slots); every
+// step it decodes one batch holding the next token of every generating
+// sequence plus chunks of newly admitted prompts, so many conversations
+// share each pass over the weights.
+//
+// Requests are tokenized on the caller's goroutine, admitted through a
+// bounded FIFO queue, matched to the slot whose KV cells already hold the
+// longest prefix of their prompt (or share that prefix from another slot),
+// and stream text back through a Stream. Embedding models get the same
+// treatment with a simpler loop: inputs from concurrent requests are
+// coalesced into one decode.
 package batcher
 
-import "context"
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
 
-// Batcher is being written; these bodies are placeholders replaced by the
-// real scheduler before anything lands.
-type Batcher struct{}
+	"github.com/infergate/infergate/inference"
+)
 
-// New loads the model and starts the scheduler goroutine.
-func New(cfg Config) (*Batcher, error) { panic("not implemented") }
+// Defaults for zero Config fields.
+const (
+	DefaultParallel     = 16
+	DefaultBatchSize    = 512
+	DefaultPrefillChunk = 64
+	defaultSeqCtx       = 4096
+)
 
-// Generate queues a generation and returns its stream.
-func (b *Batcher) Generate(ctx context.Context, req Request) (*Stream, error) {
-	panic("not implemented")
+// Batcher serves one model: generation when the model generates text,
+// embeddings when it is an embedding model.
+type Batcher struct {
+	cfg   Config
+	id    string
+	model *inference.Model
+	log   *slog.Logger
+
+	gen    *inference.Generator // generation models
+	seqCtx int                  // most positions one sequence may hold
+	emb    *inference.Embedder  // embedding models
+
+	jobs   chan *job
+	ejobs  chan *embedJob
+	ctl    chan func(*scheduler) // runs on the scheduler goroutine
+	quit   chan struct{}
+	exited chan struct{}
+
+	closeOnce sync.Once
+	closed    atomic.Bool
+	// life is held for reading while a caller's goroutine uses the model
+	// (tokenizing), and for writing by Close, so the model is never freed
+	// under a tokenizer.
+	life sync.RWMutex
+
+	// admitted counts requests submitted and not yet finished; it bounds
+	// the queue without a lock on the submit path.
+	admitted atomic.Int64
+	running  atomic.Int64
+	kvUsed   atomic.Int64
+
+	// avgService is an EWMA of request service time in nanoseconds, for
+	// the predicted-wait estimate the router uses.
+	avgService atomic.Int64
+
+	steps, batchTokens, promptTokens, genTokens atomic.Uint64
+	prefixHits, prefixTokens, refused           atomic.Uint64
+	stepNanos                                   atomic.Int64
 }
 
-// Embed embeds every input, coalesced with other requests' inputs.
-func (b *Batcher) Embed(ctx context.Context, req EmbedRequest) (EmbedResult, error) {
-	panic("not implemented")
+// New loads the model and starts the scheduler goroutine.
+func New(cfg Config) (*Batcher, error) {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = DefaultParallel
+	}
+	if cfg.BatchSize <= 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.PrefillChunk <= 0 {
+		cfg.PrefillChunk = DefaultPrefillChunk
+	}
+	if cfg.BatchSize < cfg.Parallel {
+		return nil, fmt.Errorf("batch size %d is smaller than the %d parallel sequences it must hold", cfg.BatchSize, cfg.Parallel)
+	}
+	if cfg.QueueLen < 0 {
+		cfg.QueueLen = 0
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m, err := inference.Load(cfg.ModelPath, inference.Options{GPULayers: cfg.GPULayers, ChatTemplate: cfg.ChatTemplate})
+	if err != nil {
+		return nil, err
+	}
+	id := cfg.ID
+	if id == "" {
+		id = strings.TrimSuffix(filepath.Base(cfg.ModelPath), filepath.Ext(cfg.ModelPath))
+	}
+	b := &Batcher{
+		cfg:    cfg,
+		id:     id,
+		model:  m,
+		log:    cfg.Logger.With("model", id),
+		jobs:   make(chan *job, cfg.Parallel+cfg.QueueLen),
+		ejobs:  make(chan *embedJob, cfg.Parallel+cfg.QueueLen),
+		ctl:    make(chan func(*scheduler)),
+		quit:   make(chan struct{}),
+		exited: make(chan struct{}),
+	}
+	info := m.Info()
+	switch {
+	case cfg.Embedding || info.Embedding:
+		b.emb, err = inference.NewEmbedder(m, inference.EmbedderParams{
+			Sequences: cfg.Parallel, BatchSize: min(cfg.BatchSize*4, info.ContextTrain), Threads: cfg.Threads,
+		})
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("model %s: %w", id, err)
+		}
+		go b.runEmbed()
+	default:
+		ctxSize := cfg.CtxSize
+		if ctxSize <= 0 {
+			ctxSize = cfg.Parallel * min(info.ContextTrain, defaultSeqCtx)
+		}
+		b.gen, err = inference.NewGenerator(m, inference.GeneratorParams{
+			Sequences: cfg.Parallel, CtxSize: ctxSize, BatchSize: cfg.BatchSize, Threads: cfg.Threads,
+		})
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("model %s: %w", id, err)
+		}
+		// Each sequence gets an equal share of the cells, so the sequences
+		// together can never run out of KV memory mid-generation.
+		b.seqCtx = b.gen.CtxSize() / cfg.Parallel
+		go b.runGenerate()
+	}
+	b.log.Info("model loaded", "arch", info.Architecture, "params", info.Params,
+		"slots", cfg.Parallel, "seq_ctx", b.seqCtx, "embedding", b.emb != nil)
+	return b, nil
+}
+
+// ModelID is the id the model is served under.
+func (b *Batcher) ModelID() string { return b.id }
+
+// Info describes the loaded model.
+func (b *Batcher) Info() inference.Info { return b.model.Info() }
+
+// Embedding reports whether this batcher serves embeddings.
+func (b *Batcher) Embedding() bool { return b.emb != nil }
+
+// SeqCtx is the longest prompt plus completion one request may have.
+func (b *Batcher) SeqCtx() int {
+	if b.emb != nil {
+		return b.emb.MaxTokens()
+	}
+	return b.seqCtx
+}
+
+// Close stops the scheduler, ends every stream with ErrClosed and frees the
+// model.
+func (b *Batcher) Close() error {
+	b.closeOnce.Do(func() {
+		b.life.Lock()
+		b.closed.Store(true)
+		b.life.Unlock()
+		close(b.quit)
+		<-b.exited
+		if b.gen != nil {
+			b.gen.Close()
+		}
+		if b.emb != nil {
+			b.emb.Close()
+		}
+		b.model.Close()
+	})
+	return nil
 }
 
 // Stats returns a snapshot of the scheduler.
-func (b *Batcher) Stats() Stats { panic("not implemented") }
+func (b *Batcher) Stats() Stats {
+	admitted := int(b.admitted.Load())
+	running := int(b.running.Load())
+	s := Stats{
+		Slots:           b.cfg.Parallel,
+		Running:         running,
+		Waiting:         max(admitted-running, 0),
+		KVUsed:          int(b.kvUsed.Load()),
+		Steps:           b.steps.Load(),
+		StepSeconds:     time.Duration(b.stepNanos.Load()).Seconds(),
+		BatchTokens:     b.batchTokens.Load(),
+		PromptTokens:    b.promptTokens.Load(),
+		GeneratedTokens: b.genTokens.Load(),
+		PrefixHits:      b.prefixHits.Load(),
+		PrefixHitTokens: b.prefixTokens.Load(),
+		Refused:         b.refused.Load(),
+	}
+	if b.gen != nil {
+		s.KVSize = b.gen.CtxSize()
+	}
+	s.PredictedWait = b.predictWait(admitted)
+	return s
+}
 
-// ModelID is the id the model is served under.
-func (b *Batcher) ModelID() string { panic("not implemented") }
+// predictWait estimates how long a request arriving now waits for a slot:
+// the requests ahead of it beyond the free slots, served Parallel at a time
+// at the recent average service time.
+func (b *Batcher) predictWait(admitted int) time.Duration {
+	ahead := admitted - b.cfg.Parallel + 1
+	if ahead <= 0 {
+		return 0
+	}
+	avg := time.Duration(b.avgService.Load())
+	return time.Duration(float64(avg) * float64(ahead) / float64(b.cfg.Parallel))
+}
 
-// Close stops the scheduler, ends every stream and frees the model.
-func (b *Batcher) Close() error { panic("not implemented") }
+func (b *Batcher) recordService(d time.Duration) {
+	// EWMA with weight 1/8: smooth, yet it follows load changes in a few
+	// dozen requests. Lost updates under contention only delay that.
+	old := b.avgService.Load()
+	if old == 0 {
+		b.avgService.Store(int64(d))
+		return
+	}
+	b.avgService.Store(old + (int64(d)-old)/8)
+}
+
+// admit reserves a place in the queue or refuses with a retry hint.
+func (b *Batcher) admit() error {
+	if b.closed.Load() {
+		return ErrClosed
+	}
+	limit := int64(b.cfg.Parallel + b.cfg.QueueLen)
+	n := b.admitted.Add(1)
+	overloaded := n > limit
+	if !overloaded && b.cfg.MaxQueueWait > 0 {
+		overloaded = b.predictWait(int(n)-1) > b.cfg.MaxQueueWait
+	}
+	if overloaded {
+		b.admitted.Add(-1)
+		b.refused.Add(1)
+		retry := b.predictWait(int(limit))
+		if retry < time.Second {
+			retry = time.Second
+		}
+		return &ErrOverloaded{RetryAfter: retry}
+	}
+	return nil
+}
+
+func (b *Batcher) release() { b.admitted.Add(-1) }
+
+// enter guards a caller's use of the model against Close; exit ends it.
+func (b *Batcher) enter() error {
+	b.life.RLock()
+	if b.closed.Load() {
+		b.life.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (b *Batcher) exit() { b.life.RUnlock() }

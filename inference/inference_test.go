@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/infergate/infergate/models"
 )
 
 var (
@@ -25,10 +26,10 @@ func testModels(t testing.TB) (*Model, *Model) {
 	t.Helper()
 	loadOnce.Do(func() {
 		var chatPath, embedPath string
-		if chatPath, loadErr = testModelPath("stories260K.gguf"); loadErr != nil {
+		if chatPath, loadErr = models.TestModelPath(models.StoriesModel); loadErr != nil {
 			return
 		}
-		if embedPath, loadErr = testModelPath("all-MiniLM-L6-v2-Q4_K_M.gguf"); loadErr != nil {
+		if embedPath, loadErr = models.TestModelPath(models.MiniLMModel); loadErr != nil {
 			return
 		}
 		if chatModel, loadErr = Load(chatPath, Options{}); loadErr != nil {
@@ -257,7 +258,7 @@ func TestChatTemplateFallback(t *testing.T) {
 }
 
 func TestBadModelFiles(t *testing.T) {
-	chatPath, err := testModelPath("stories260K.gguf")
+	chatPath, err := models.TestModelPath(models.StoriesModel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +297,7 @@ func TestBadModelFiles(t *testing.T) {
 }
 
 func TestLoadFreeDoesNotLeak(t *testing.T) {
-	chatPath, err := testModelPath("stories260K.gguf")
+	chatPath, err := models.TestModelPath(models.StoriesModel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -344,10 +345,4 @@ func rssKB(t *testing.T) int {
 	}
 	t.Fatal("no VmRSS in /proc/self/status")
 	return 0
-}
-
-func testModelPath(name string) (string, error) {
-	p := filepath.Join("..", "models", "cache", name)
-	_, err := os.Stat(p)
-	return p, err
 }

@@ -7,9 +7,9 @@ package inference
 import (
 	"errors"
 	"fmt"
-	"os"
 
 	llama "github.com/infergate/infergate/cgo"
+	"github.com/infergate/infergate/models"
 )
 
 // Token is a vocabulary id.
@@ -44,6 +44,7 @@ type Info struct {
 	SizeBytes     uint64
 	ChatTemplate  string // the template in use (model's, override, or FallbackTemplate)
 	HasDecoder    bool   // can generate text
+	Embedding     bool   // an embedding model: it pools token states
 	Recurrent     bool   // KV memory cannot be partially trimmed
 }
 
@@ -68,6 +69,9 @@ func Load(path string, opts Options) (*Model, error) {
 		return nil, fmt.Errorf("%w: %w", ErrModelFile, err)
 	}
 	arch, _ := lm.Meta("general.architecture")
+	// Embedding models (BERT and kin) declare how they pool token states;
+	// llama.cpp reports them as decoders all the same.
+	_, pools := lm.Meta(arch + ".pooling_type")
 	tmpl := opts.ChatTemplate
 	if tmpl == "" {
 		tmpl = lm.ChatTemplate()
@@ -86,7 +90,8 @@ func Load(path string, opts Options) (*Model, error) {
 		Params:        lm.Params(),
 		SizeBytes:     lm.Size(),
 		ChatTemplate:  tmpl,
-		HasDecoder:    lm.HasDecoder() && !lm.HasEncoder(),
+		HasDecoder:    lm.HasDecoder() && !lm.HasEncoder() && !pools,
+		Embedding:     pools,
 		Recurrent:     lm.IsRecurrent(),
 	}}
 	// A template llama.cpp cannot apply would fail every chat request;
@@ -98,17 +103,11 @@ func Load(path string, opts Options) (*Model, error) {
 	return m, nil
 }
 
+// validate reads the GGUF header and tensor table in Go, so a bad file
+// gets a precise error instead of whatever llama.cpp makes of it.
 func validate(path string) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	var magic [4]byte
-	if _, err := f.ReadAt(magic[:], 0); err != nil || string(magic[:]) != "GGUF" {
-		return fmt.Errorf("%s is not a GGUF file", path)
-	}
-	return nil
+	_, err := models.ReadFile(path)
+	return err
 }
 
 // Close frees the model. Generators and Embedders over it must be closed first.

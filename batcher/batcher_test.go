@@ -1,0 +1,471 @@
+package batcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/infergate/infergate/models"
+)
+
+func modelPath(t testing.TB, name string) string {
+	t.Helper()
+	p, err := models.TestModelPath(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newChat(t testing.TB, cfg Config) *Batcher {
+	t.Helper()
+	cfg.ModelPath = modelPath(t, models.StoriesModel)
+	if cfg.Threads == 0 {
+		// The test model is tiny: one thread is as fast as two, and it does
+		// not spin-wait when the machine's cores are busy elsewhere.
+		cfg.Threads = 1
+	}
+	b, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// storyPrompts are distinct openings in the style stories260K was trained on.
+func storyPrompts(n int) []string {
+	subjects := []string{"Lily", "Tom", "the little dog", "a big bear", "Sam", "the old cat", "Mia", "a tiny bird"}
+	actions := []string{"went to the park", "found a red ball", "saw a big tree", "wanted to play", "was very happy", "had a new toy", "ate a cake", "looked at the sky"}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("Once upon a time, %s %s.", subjects[i%len(subjects)], actions[(i/len(subjects)+i)%len(actions)])
+	}
+	return out
+}
+
+// longPrompt is a story of roughly n tokens for stories260K.
+func longPrompt(t testing.TB, b *Batcher, n int, seed string) string {
+	t.Helper()
+	var sb strings.Builder
+	sb.WriteString(seed)
+	sentences := storyPrompts(64)
+	for i := 0; ; i++ {
+		toks, err := b.Tokenize(sb.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(toks) >= n {
+			return sb.String()
+		}
+		sb.WriteString(" ")
+		sb.WriteString(sentences[i%len(sentences)][len("Once upon a time, "):])
+	}
+}
+
+// collect reads a stream to its end.
+func collect(s *Stream) (string, Result) {
+	var sb strings.Builder
+	for d := range s.Deltas() {
+		sb.WriteString(d.Text)
+	}
+	return sb.String(), s.Result()
+}
+
+func greedy(prompt string, n int) Request {
+	return Request{Prompt: prompt, MaxTokens: n}
+}
+
+func TestGreedyIdenticalAloneAndAmong31(t *testing.T) {
+	b := newChat(t, Config{Parallel: 32, CtxSize: 32 * 256, QueueLen: 64})
+	prompts := storyPrompts(32)
+	const n = 40
+	alone := make([]string, len(prompts))
+	for i, p := range prompts {
+		s, err := b.Generate(context.Background(), greedy(p, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, res := collect(s)
+		if res.Err != nil || text == "" {
+			t.Fatalf("prompt %d: err %v, text %q", i, res.Err, text)
+		}
+		alone[i] = text
+	}
+	b.ClearCache() // no prefix reuse: every prompt is computed in the big batch
+	together := make([]string, len(prompts))
+	var wg sync.WaitGroup
+	for i, p := range prompts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := b.Generate(context.Background(), greedy(p, n))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			together[i], _ = collect(s)
+		}()
+	}
+	wg.Wait()
+	for i := range prompts {
+		if alone[i] != together[i] {
+			t.Errorf("prompt %q:\n alone    %q\n among 31 %q", prompts[i], alone[i], together[i])
+		}
+	}
+}
+
+func TestFinishReasons(t *testing.T) {
+	b := newChat(t, Config{Parallel: 4, CtxSize: 4 * 128})
+	ctx := context.Background()
+
+	// Reference greedy text to pick a stop string from.
+	s, err := b.Generate(ctx, greedy("Once upon a time, Lily", 40))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, res := collect(s)
+	if res.FinishReason != FinishLength || res.CompletionTokens != 40 {
+		t.Fatalf("max_tokens run: finish %q after %d tokens, want length after 40", res.FinishReason, res.CompletionTokens)
+	}
+	if len(ref) < 30 {
+		t.Fatalf("reference text too short: %q", ref)
+	}
+
+	t.Run("stop string split across tokens", func(t *testing.T) {
+		// A stop string made of the end of one word and the start of the
+		// next spans several tokens.
+		stop := ref[10:17]
+		s, err := b.Generate(ctx, Request{Prompt: "Once upon a time, Lily", MaxTokens: 40, Stop: []string{"zzz-never", stop}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, res := collect(s)
+		want := ref[:strings.Index(ref, stop)]
+		if res.FinishReason != FinishStop || text != want {
+			t.Errorf("stop %q: got %q (%s), want %q (stop)", stop, text, res.FinishReason, want)
+		}
+	})
+
+	t.Run("context exhausted", func(t *testing.T) {
+		s, err := b.Generate(ctx, Request{Prompt: longPrompt(t, b, 100, "Tom ran."), MaxTokens: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, res := collect(s)
+		if res.FinishReason != FinishLength || res.PromptTokens+res.CompletionTokens != b.SeqCtx() {
+			t.Errorf("got %s after %d+%d tokens, want length at %d", res.FinishReason, res.PromptTokens, res.CompletionTokens, b.SeqCtx())
+		}
+	})
+
+	t.Run("prompt longer than context refused", func(t *testing.T) {
+		_, err := b.Generate(ctx, Request{Prompt: longPrompt(t, b, 200, "Sam sat.")})
+		var tooLong *ErrPromptTooLong
+		if !errors.As(err, &tooLong) || tooLong.Limit != b.SeqCtx() || tooLong.Tokens < 200 {
+			t.Errorf("got %v, want ErrPromptTooLong with its token count", err)
+		}
+	})
+
+	t.Run("token prompt outside vocabulary", func(t *testing.T) {
+		if _, err := b.Generate(ctx, Request{PromptTokens: []int32{1, 99999}}); err == nil {
+			t.Error("a token id beyond the vocabulary was accepted")
+		}
+	})
+
+	t.Run("bad grammar refused", func(t *testing.T) {
+		if _, err := b.Generate(ctx, Request{Prompt: "x", Sampling: Sampling{Grammar: "root ::= ("}}); err == nil {
+			t.Error("an unparsable grammar was accepted")
+		}
+	})
+}
+
+func TestGrammarConstrainsOutput(t *testing.T) {
+	b := newChat(t, Config{Parallel: 2, CtxSize: 2 * 256})
+	s, err := b.Generate(context.Background(), Request{
+		Prompt:    "Once upon a time",
+		MaxTokens: 30,
+		Sampling:  Sampling{Grammar: `root ::= "yes" | "no"`},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, res := collect(s)
+	if text != "yes" && text != "no" {
+		t.Errorf("grammar allows only yes or no, got %q (%s)", text, res.FinishReason)
+	}
+}
+
+func TestSeededSamplingRepeats(t *testing.T) {
+	b := newChat(t, Config{Parallel: 4, CtxSize: 4 * 256})
+	run := func(seed uint32) string {
+		s, err := b.Generate(context.Background(), Request{
+			Prompt: "Once upon a time", MaxTokens: 30,
+			Sampling: Sampling{Temperature: 1.0, TopP: 0.95, Seed: seed, HasSeed: true},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := collect(s)
+		return text
+	}
+	a, again, other := run(7), run(7), run(8)
+	if a != again {
+		t.Errorf("same seed, different text: %q vs %q", a, again)
+	}
+	if a == other {
+		t.Errorf("seeds 7 and 8 gave the same text %q", a)
+	}
+}
+
+func TestCancelFreesSlotAndCells(t *testing.T) {
+	b := newChat(t, Config{Parallel: 2, CtxSize: 2 * 1024})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Read a little, then hang up like a client closing its connection.
+	got := 0
+	for range s.Deltas() {
+		if got++; got == 5 {
+			cancel()
+			break
+		}
+	}
+	res := s.Result()
+	if res.FinishReason != FinishCancel {
+		t.Errorf("finish %q, want %q", res.FinishReason, FinishCancel)
+	}
+	st := b.Stats()
+	if st.Running != 0 || st.Waiting != 0 {
+		t.Errorf("after cancel: running %d waiting %d", st.Running, st.Waiting)
+	}
+	b.ClearCache()
+	if used := b.UsedCells(); used != 0 {
+		t.Errorf("%d KV cells still used after cancel and cache clear", used)
+	}
+}
+
+func TestOverloadRefusedWithRetryHint(t *testing.T) {
+	b := newChat(t, Config{Parallel: 1, QueueLen: 1, CtxSize: 2048})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// One running, one waiting: the third is refused.
+	for i := 0; i < 2; i++ {
+		if _, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 1})
+	var over *ErrOverloaded
+	if !errors.As(err, &over) || over.RetryAfter <= 0 {
+		t.Fatalf("got %v, want ErrOverloaded with a retry hint", err)
+	}
+	if b.Stats().Refused != 1 {
+		t.Errorf("refused counter %d, want 1", b.Stats().Refused)
+	}
+}
+
+func TestPrefixCacheReuse(t *testing.T) {
+	b := newChat(t, Config{Parallel: 4, CtxSize: 4 * 1024})
+	ctx := context.Background()
+	system := longPrompt(t, b, 300, "Lily had a dog named Max.")
+	run := func(prompt string) (string, Result) {
+		s, err := b.Generate(ctx, greedy(prompt, 20))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return collect(s)
+	}
+	_, first := run(system + " Then Tom came.")
+	if first.CachedTokens != 0 {
+		t.Errorf("first request reused %d tokens from an empty cache", first.CachedTokens)
+	}
+	text, second := run(system + " Then Mia sang.")
+	if second.CachedTokens < 290 {
+		t.Errorf("second request reused %d tokens, want the ~300-token shared prefix", second.CachedTokens)
+	}
+	b.ClearCache()
+	uncached, third := run(system + " Then Mia sang.")
+	if third.CachedTokens != 0 || uncached != text {
+		t.Errorf("reused prefix changed the output: %q vs recomputed %q", text, uncached)
+	}
+	if st := b.Stats(); st.PrefixHits == 0 || st.PrefixHitTokens < 290 {
+		t.Errorf("stats: %d hits, %d tokens", st.PrefixHits, st.PrefixHitTokens)
+	}
+}
+
+// TestStress runs 200 concurrent clients with random lengths, stop strings
+// and cancellations, and checks every outcome and that no slot or KV cell
+// leaks.
+func TestStress(t *testing.T) {
+	b := newChat(t, Config{Parallel: 8, CtxSize: 8 * 256, QueueLen: 256})
+	const clients = 200
+	prompts := storyPrompts(24)
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(i), 42))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req := Request{Prompt: prompts[r.IntN(len(prompts))], MaxTokens: 1 + r.IntN(60)}
+			if r.IntN(3) == 0 {
+				req.Stop = []string{"the", "."}
+			}
+			if r.IntN(2) == 0 {
+				req.Sampling = Sampling{Temperature: 0.8, Seed: uint32(i), HasSeed: true}
+			}
+			cancelAfter := -1
+			if r.IntN(4) == 0 {
+				cancelAfter = r.IntN(10)
+			}
+			s, err := b.Generate(ctx, req)
+			if err != nil {
+				t.Errorf("client %d: %v", i, err)
+				return
+			}
+			var sb strings.Builder
+			n := 0
+			for d := range s.Deltas() {
+				sb.WriteString(d.Text)
+				if n++; n == cancelAfter {
+					cancel()
+				}
+			}
+			res := s.Result()
+			text := sb.String()
+			switch {
+			case res.Err != nil:
+				t.Errorf("client %d: %v", i, res.Err)
+			case res.FinishReason == FinishCancel:
+				if cancelAfter < 0 {
+					t.Errorf("client %d cancelled without cancelling", i)
+				}
+			case res.FinishReason == FinishLength:
+				if res.CompletionTokens != req.MaxTokens {
+					t.Errorf("client %d: length after %d tokens, max %d", i, res.CompletionTokens, req.MaxTokens)
+				}
+			case res.FinishReason == FinishStop:
+				if res.CompletionTokens > req.MaxTokens {
+					t.Errorf("client %d: %d tokens beyond max %d", i, res.CompletionTokens, req.MaxTokens)
+				}
+			default:
+				t.Errorf("client %d: finish reason %q", i, res.FinishReason)
+			}
+			for _, stop := range req.Stop {
+				if strings.Contains(text, stop) {
+					t.Errorf("client %d: text %q contains stop string %q", i, text, stop)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	st := b.Stats()
+	if st.Running != 0 || st.Waiting != 0 {
+		t.Errorf("after all clients: running %d, waiting %d", st.Running, st.Waiting)
+	}
+	if cached := b.cachedTokens(); b.UsedCells() != cached {
+		t.Errorf("KV holds %d positions, the slots account for %d", b.UsedCells(), cached)
+	}
+	b.ClearCache()
+	if used := b.UsedCells(); used != 0 {
+		t.Errorf("%d KV cells used after all requests ended and the cache was cleared", used)
+	}
+}
+
+func TestEmbeddingsCoalesce(t *testing.T) {
+	b, err := New(Config{ModelPath: modelPath(t, models.MiniLMModel), Parallel: 16, Threads: 1, QueueLen: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	texts := []string{"How do I reset my password?", "Where is my order?", "Can I get a refund?", "Talk to a human please"}
+	ref, err := b.Embed(ctx, EmbedRequest{Texts: texts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ref.Vectors) != len(texts) || len(ref.Vectors[0]) != 384 || ref.PromptTokens == 0 {
+		t.Fatalf("got %d vectors of %d dims, %d tokens", len(ref.Vectors), len(ref.Vectors[0]), ref.PromptTokens)
+	}
+	stepsBefore := b.Stats().Steps
+	const clients = 32
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := i % len(texts)
+			res, err := b.Embed(ctx, EmbedRequest{Texts: []string{texts[k]}})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var dot float32
+			for j, x := range res.Vectors[0] {
+				dot += x * ref.Vectors[k][j]
+			}
+			if dot < 0.9999 {
+				t.Errorf("client %d: cosine %f with the reference embedding", i, dot)
+			}
+		}()
+	}
+	wg.Wait()
+	if steps := b.Stats().Steps - stepsBefore; steps >= clients {
+		t.Errorf("%d decodes for %d concurrent single-input requests: nothing was coalesced", steps, clients)
+	}
+
+	long := strings.Repeat("password reset help ", 400)
+	if _, err := b.Embed(ctx, EmbedRequest{Texts: []string{long}}); !errors.As(err, new(*ErrPromptTooLong)) {
+		t.Errorf("over-long input: got %v, want ErrPromptTooLong", err)
+	}
+	res, err := b.Embed(ctx, EmbedRequest{Texts: []string{long}, Truncate: true})
+	if err != nil || len(res.Vectors) != 1 || res.PromptTokens != b.SeqCtx() {
+		t.Errorf("truncated input: %v, %d tokens (limit %d)", err, res.PromptTokens, b.SeqCtx())
+	}
+	if _, err := b.Generate(ctx, Request{Prompt: "hi"}); err == nil {
+		t.Error("an embedding model accepted a generation request")
+	}
+}
+
+func TestCloseEndsStreams(t *testing.T) {
+	b, err := New(Config{ModelPath: modelPath(t, models.StoriesModel), Parallel: 1, QueueLen: 4, CtxSize: 4096, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var streams []*Stream
+	for i := 0; i < 3; i++ {
+		s, err := b.Generate(context.Background(), Request{Prompt: "Once upon a time", MaxTokens: 0})
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, s)
+	}
+	time.Sleep(20 * time.Millisecond)
+	b.Close()
+	for i, s := range streams {
+		_, res := collect(s)
+		if !errors.Is(res.Err, ErrClosed) && res.FinishReason != FinishLength {
+			t.Errorf("stream %d after Close: %+v", i, res)
+		}
+	}
+	if _, err := b.Generate(context.Background(), Request{Prompt: "x"}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Generate after Close: %v", err)
+	}
+}
+
+func TestBadModelPath(t *testing.T) {
+	_, err := New(Config{ModelPath: filepath.Join(t.TempDir(), "missing.gguf")})
+	if err == nil {
+		t.Fatal("a missing model loaded")
+	}
+}

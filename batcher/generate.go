@@ -1,0 +1,585 @@
+package batcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/infergate/infergate/inference"
+)
+
+// job is one generation request on its way through the scheduler.
+type job struct {
+	ctx      context.Context
+	prompt   []inference.Token
+	req      Request
+	stream   *Stream
+	arrived  time.Time
+	admitted time.Time
+}
+
+// slot is one sequence of the shared context. Its id is the llama.cpp
+// sequence id. cached lists the tokens whose KV cells the sequence holds,
+// in position order: after a request ends they stay for prefix reuse.
+type slot struct {
+	id     int
+	cached []inference.Token
+
+	job     *job
+	order   uint64 // admission order, for FIFO prefill
+	prefill int    // index in job.prompt of the next prompt token to decode
+	outIdx  int    // batch index of this slot's output in the current step; -1 none
+	sampler *inference.Sampler
+	decoder *inference.TextDecoder
+	stops   stopMatcher
+	nGen    int
+	reused  int
+	// undecoded: the last token in cached was sampled but has no KV cell
+	// yet; the next step decodes it.
+	undecoded bool
+	stopHit   bool // a stop string ended the text: nothing after it is sent
+	lastUsed  time.Time
+}
+
+func (s *slot) busy() bool       { return s.job != nil }
+func (s *slot) generating() bool { return s.job != nil && s.prefill >= len(s.job.prompt) }
+
+// Generate tokenizes the request on the caller's goroutine and queues it.
+// It fails at once with *ErrPromptTooLong when the prompt cannot fit a
+// sequence, *ErrOverloaded when the queue is full, or a plain error for a
+// bad request (an unparsable grammar, an empty prompt).
+func (b *Batcher) Generate(ctx context.Context, req Request) (*Stream, error) {
+	if b.gen == nil {
+		return nil, fmt.Errorf("model %s serves embeddings, not text generation", b.id)
+	}
+	arrived := time.Now()
+	// Held until the job is queued, so Close cannot slip between admission
+	// and the send and leave the job unseen by the scheduler.
+	if err := b.enter(); err != nil {
+		return nil, err
+	}
+	defer b.exit()
+	prompt, err := b.prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.admit(); err != nil {
+		return nil, err
+	}
+	j := &job{ctx: ctx, prompt: prompt, req: req, stream: newStream(ctx), arrived: arrived}
+	// admit reserved room in the channel: this send does not block.
+	b.jobs <- j
+	return j.stream, nil
+}
+
+// prepare tokenizes the request and checks what would fail later.
+func (b *Batcher) prepare(req Request) ([]inference.Token, error) {
+	prompt, err := b.tokenizeRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(prompt) == 0 {
+		return nil, errors.New("prompt is empty")
+	}
+	// At least one position must be left for the answer.
+	if len(prompt) >= b.seqCtx {
+		return nil, &ErrPromptTooLong{Tokens: len(prompt), Limit: b.seqCtx}
+	}
+	if req.Sampling.Grammar != "" {
+		// Build a sampler once here so a bad grammar is the caller's 400,
+		// not a failure inside the scheduler.
+		s, err := b.gen.NewSampler(inference.Sampling{Grammar: req.Sampling.Grammar})
+		if err != nil {
+			return nil, fmt.Errorf("response format grammar: %w", err)
+		}
+		s.Close()
+	}
+	return prompt, nil
+}
+
+// Tokenize returns the tokens the model sees for text, as Generate would
+// for Request.Prompt.
+func (b *Batcher) Tokenize(text string) ([]inference.Token, error) {
+	if err := b.enter(); err != nil {
+		return nil, err
+	}
+	defer b.exit()
+	return b.model.Tokenize(text)
+}
+
+func (b *Batcher) tokenizeRequest(req Request) ([]inference.Token, error) {
+	switch {
+	case len(req.PromptTokens) > 0:
+		vocab := int32(b.model.Info().VocabSize)
+		for i, t := range req.PromptTokens {
+			if t < 0 || t >= vocab {
+				return nil, fmt.Errorf("prompt token %d at index %d is outside the vocabulary [0,%d)", t, i, vocab)
+			}
+		}
+		return append([]inference.Token(nil), req.PromptTokens...), nil
+	case len(req.Messages) > 0:
+		msgs := make([]inference.Message, len(req.Messages))
+		for i, m := range req.Messages {
+			msgs[i] = inference.Message{Role: m.Role, Content: m.Content}
+		}
+		text, err := b.model.ApplyTemplate(msgs)
+		if err != nil {
+			return nil, err
+		}
+		return b.model.TokenizeTemplated(text)
+	default:
+		return b.model.Tokenize(req.Prompt)
+	}
+}
+
+// scheduler is the state owned by the scheduler goroutine.
+type scheduler struct {
+	b       *Batcher
+	slots   []*slot
+	waiting []*job
+	order   uint64
+}
+
+func (b *Batcher) runGenerate() {
+	defer close(b.exited)
+	s := &scheduler{b: b, slots: make([]*slot, b.cfg.Parallel)}
+	for i := range s.slots {
+		s.slots[i] = &slot{id: i, outIdx: -1}
+	}
+	for {
+		if !s.collect() {
+			s.shutdown()
+			return
+		}
+		s.dropCancelled()
+		s.assign()
+		if err := s.step(); err != nil {
+			b.log.Error("decode failed; ending the step's requests", "err", err)
+			s.failBusy(err)
+		}
+	}
+}
+
+// collect moves submitted jobs into the waiting queue. With nothing to do
+// it blocks until a job arrives. It returns false when the batcher closes.
+func (s *scheduler) collect() bool {
+	idle := len(s.waiting) == 0
+	for _, sl := range s.slots {
+		if sl.busy() {
+			idle = false
+			break
+		}
+	}
+	if idle {
+		select {
+		case j := <-s.b.jobs:
+			s.waiting = append(s.waiting, j)
+		case f := <-s.b.ctl:
+			f(s)
+		case <-s.b.quit:
+			return false
+		}
+	}
+	for {
+		select {
+		case j := <-s.b.jobs:
+			s.waiting = append(s.waiting, j)
+		case f := <-s.b.ctl:
+			f(s)
+		case <-s.b.quit:
+			return false
+		default:
+			return true
+		}
+	}
+}
+
+// dropCancelled ends requests whose client went away, freeing their slots
+// before the next batch is built.
+func (s *scheduler) dropCancelled() {
+	for _, sl := range s.slots {
+		if sl.busy() && sl.job.ctx.Err() != nil {
+			s.finish(sl, FinishCancel, nil)
+		}
+	}
+	kept := s.waiting[:0]
+	for _, j := range s.waiting {
+		if j.ctx.Err() != nil {
+			s.b.release()
+			j.stream.finish(Result{FinishReason: FinishCancel, PromptTokens: len(j.prompt), QueueWait: time.Since(j.arrived)})
+			continue
+		}
+		kept = append(kept, j)
+	}
+	clear(s.waiting[len(kept):])
+	s.waiting = kept
+}
+
+// assign gives free slots to waiting jobs in arrival order. Each job takes
+// the free slot whose cells hold the longest prefix of its prompt; when a
+// busy slot holds a longer one, those cells are shared into the chosen slot.
+func (s *scheduler) assign() {
+	for len(s.waiting) > 0 {
+		j := s.waiting[0]
+		dst := s.pickSlot(j.prompt)
+		if dst == nil {
+			return
+		}
+		s.waiting[0] = nil
+		s.waiting = s.waiting[1:]
+		if err := s.start(dst, j); err != nil {
+			s.b.release()
+			j.stream.finish(Result{FinishReason: FinishStop, Err: err})
+		}
+	}
+}
+
+// pickSlot chooses a free slot for prompt: the one with the longest common
+// prefix, else the least recently used.
+func (s *scheduler) pickSlot(prompt []inference.Token) *slot {
+	var best *slot
+	bestN := -1
+	for _, sl := range s.slots {
+		if sl.busy() {
+			continue
+		}
+		n := commonPrefix(sl.cached, prompt)
+		if n > bestN || (n == bestN && sl.lastUsed.Before(best.lastUsed)) {
+			best, bestN = sl, n
+		}
+	}
+	return best
+}
+
+func (s *scheduler) start(sl *slot, j *job) error {
+	g := s.b.gen
+	// Prefix reuse: keep the cells this slot already holds for the
+	// prompt's prefix, or borrow a longer prefix from another slot. At
+	// least the last prompt token is decoded again: its logits are needed.
+	limit := len(j.prompt) - 1
+	own := min(commonPrefix(sl.cached, j.prompt), limit)
+	src, shared := sl, own
+	if !s.b.model.Info().Recurrent {
+		for _, other := range s.slots {
+			if other == sl {
+				continue
+			}
+			// Only cells already decoded can be shared.
+			if n := min(commonPrefix(other.decodedPrefix(), j.prompt), limit); n > shared {
+				src, shared = other, n
+			}
+		}
+	}
+	if src != sl {
+		g.Forget(sl.id)
+		g.Share(src.id, sl.id, shared)
+		sl.cached = append(sl.cached[:0], j.prompt[:shared]...)
+	} else if !g.Truncate(sl.id, own) {
+		g.Forget(sl.id)
+		shared = 0
+		sl.cached = sl.cached[:0]
+	} else {
+		sl.cached = sl.cached[:own]
+	}
+
+	// Penalties count generated tokens only, as OpenAI defines them.
+	sampler, err := g.NewSampler(toSampling(j.req.Sampling))
+	if err != nil {
+		return fmt.Errorf("sampler: %w", err)
+	}
+	s.order++
+	*sl = slot{
+		id:      sl.id,
+		cached:  sl.cached,
+		job:     j,
+		order:   s.order,
+		prefill: shared,
+		outIdx:  -1,
+		sampler: sampler,
+		decoder: s.b.model.NewTextDecoder(),
+		stops:   stopMatcher{stops: j.req.Stop},
+		reused:  shared,
+	}
+	j.admitted = time.Now()
+	s.b.running.Add(1)
+	if shared > 0 {
+		s.b.prefixHits.Add(1)
+		s.b.prefixTokens.Add(uint64(shared))
+	}
+	return nil
+}
+
+// decodedPrefix is the part of the slot's tokens whose cells exist.
+func (sl *slot) decodedPrefix() []inference.Token {
+	if sl.undecoded {
+		return sl.cached[:len(sl.cached)-1]
+	}
+	return sl.cached
+}
+
+func toSampling(p Sampling) inference.Sampling {
+	seed := p.Seed
+	if !p.HasSeed {
+		seed = uint32(time.Now().UnixNano())
+	}
+	return inference.Sampling{
+		Temperature:      p.Temperature,
+		TopK:             p.TopK,
+		TopP:             p.TopP,
+		MinP:             p.MinP,
+		RepeatPenalty:    p.RepeatPenalty,
+		FrequencyPenalty: p.FrequencyPenalty,
+		PresencePenalty:  p.PresencePenalty,
+		Seed:             seed,
+		Grammar:          p.Grammar,
+	}
+}
+
+// step builds one batch (a token for every generating slot, then prompt
+// chunks in admission order), decodes it and samples.
+func (s *scheduler) step() error {
+	g := s.b.gen
+	budget := g.BatchSize()
+	decoding := 0
+	for _, sl := range s.slots {
+		sl.outIdx = -1
+		if !sl.generating() || sl.nGen == 0 {
+			continue
+		}
+		// The last sampled token is the next input.
+		t := sl.cached[len(sl.cached)-1]
+		idx, err := g.Add(sl.id, len(sl.cached)-1, []inference.Token{t}, true)
+		if err != nil {
+			return err
+		}
+		sl.outIdx = idx
+		sl.undecoded = false // decoded below, or the step fails as a whole
+		budget--
+		decoding++
+	}
+	if decoding > 0 {
+		budget = min(budget, s.b.cfg.PrefillChunk)
+	}
+	prefillTokens := 0
+	for budget > 0 {
+		sl := s.nextPrefill()
+		if sl == nil {
+			break
+		}
+		j := sl.job
+		n := min(budget, len(j.prompt)-sl.prefill)
+		chunk := j.prompt[sl.prefill : sl.prefill+n]
+		last := sl.prefill+n == len(j.prompt)
+		idx, err := g.Add(sl.id, sl.prefill, chunk, last)
+		if err != nil {
+			return err
+		}
+		sl.prefill += n
+		sl.cached = append(sl.cached, chunk...)
+		if last {
+			sl.outIdx = idx
+		}
+		budget -= n
+		prefillTokens += n
+	}
+	tokens := g.Pending()
+	if tokens == 0 {
+		return nil
+	}
+	start := time.Now()
+	if err := g.Decode(); err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	s.b.steps.Add(1)
+	s.b.stepNanos.Add(int64(elapsed))
+	s.b.batchTokens.Add(uint64(tokens))
+	s.b.promptTokens.Add(uint64(prefillTokens))
+
+	for _, sl := range s.slots {
+		if sl.outIdx < 0 || !sl.busy() {
+			continue
+		}
+		s.sample(sl)
+	}
+	s.b.kvUsed.Store(int64(s.usedCells()))
+	return nil
+}
+
+// nextPrefill is the earliest-admitted slot still reading its prompt whose
+// prompt is not fully queued in this step.
+func (s *scheduler) nextPrefill() *slot {
+	var next *slot
+	for _, sl := range s.slots {
+		if sl.busy() && sl.prefill < len(sl.job.prompt) && (next == nil || sl.order < next.order) {
+			next = sl
+		}
+	}
+	return next
+}
+
+func (s *scheduler) sample(sl *slot) {
+	g := s.b.gen
+	j := sl.job
+	tok := g.Sample(sl.sampler, sl.outIdx)
+	sl.outIdx = -1
+	if sl.nGen == 0 {
+		j.stream.result.TimeToFirstToken = time.Since(j.arrived)
+	}
+	sl.nGen++
+	s.b.genTokens.Add(1)
+
+	if s.b.model.IsEOG(tok) && !j.req.IgnoreEOS {
+		s.finish(sl, FinishStop, nil)
+		return
+	}
+	// The token's cell is written by the next step's decode; record it now
+	// so the next step feeds it back.
+	sl.cached = append(sl.cached, tok)
+	sl.undecoded = true
+	text, stopped := sl.stops.add(sl.decoder.Add(tok))
+	j.stream.push(text, 1)
+	switch {
+	case stopped:
+		sl.stopHit = true
+		s.finish(sl, FinishStop, nil)
+	case j.req.MaxTokens > 0 && sl.nGen >= j.req.MaxTokens:
+		s.finish(sl, FinishLength, nil)
+	case len(sl.cached) >= s.b.seqCtx:
+		s.finish(sl, FinishLength, nil)
+	}
+}
+
+// finish ends the slot's request and frees the slot. Its decoded cells stay
+// for prefix reuse; the last sampled token was never decoded, so it is
+// dropped from the cache.
+func (s *scheduler) finish(sl *slot, reason string, err error) {
+	j := sl.job
+	if reason != FinishCancel && err == nil && !sl.stopHit {
+		// Held text was only a possible stop string: it belongs to the
+		// answer, as do bytes of an unfinished character.
+		text, hit := sl.stops.add(sl.decoder.Flush())
+		if !hit {
+			text += sl.stops.flush()
+		}
+		j.stream.push(text, 0)
+	}
+	sl.cached = sl.decodedPrefix()
+	// Keep exactly the cells cached describes.
+	if !s.b.gen.Truncate(sl.id, len(sl.cached)) {
+		s.b.gen.Forget(sl.id)
+		sl.cached = sl.cached[:0]
+	}
+	sl.sampler.Close()
+	now := time.Now()
+	j.stream.finish(Result{
+		FinishReason:     reason,
+		PromptTokens:     len(j.prompt),
+		CompletionTokens: sl.nGen,
+		CachedTokens:     sl.reused,
+		QueueWait:        j.admitted.Sub(j.arrived),
+		TimeToFirstToken: j.stream.result.TimeToFirstToken,
+		Err:              err,
+	})
+	s.b.recordService(now.Sub(j.admitted))
+	s.b.running.Add(-1)
+	s.b.release()
+	*sl = slot{id: sl.id, cached: sl.cached, outIdx: -1, lastUsed: now}
+}
+
+// failBusy ends every running request after a decode error and clears the
+// KV memory, whose state is then unknown.
+func (s *scheduler) failBusy(err error) {
+	for _, sl := range s.slots {
+		if sl.busy() {
+			s.finish(sl, FinishStop, fmt.Errorf("generation failed: %w", err))
+		}
+		s.b.gen.Forget(sl.id)
+		sl.cached = sl.cached[:0]
+	}
+}
+
+// shutdown ends running and waiting requests when the batcher closes.
+func (s *scheduler) shutdown() {
+	for _, sl := range s.slots {
+		if sl.busy() {
+			s.finish(sl, FinishStop, ErrClosed)
+		}
+	}
+	for _, j := range s.waiting {
+		s.b.release()
+		j.stream.finish(Result{FinishReason: FinishStop, Err: ErrClosed})
+	}
+	s.waiting = nil
+	// Requests still in the channel.
+	for {
+		select {
+		case j := <-s.b.jobs:
+			s.b.release()
+			j.stream.finish(Result{FinishReason: FinishStop, Err: ErrClosed})
+		default:
+			return
+		}
+	}
+}
+
+// control runs f on the scheduler goroutine between steps and waits for it.
+func (b *Batcher) control(f func(*scheduler)) bool {
+	done := make(chan struct{})
+	select {
+	case b.ctl <- func(s *scheduler) { f(s); close(done) }:
+		<-done
+		return true
+	case <-b.quit:
+		return false
+	}
+}
+
+// ClearCache drops the prefix cache: the KV cells that idle slots keep from
+// earlier requests. Running requests are not affected.
+func (b *Batcher) ClearCache() {
+	if b.gen == nil {
+		return
+	}
+	b.control(func(s *scheduler) {
+		for _, sl := range s.slots {
+			if !sl.busy() {
+				b.gen.Forget(sl.id)
+				sl.cached = sl.cached[:0]
+			}
+		}
+		b.kvUsed.Store(int64(s.usedCells()))
+	})
+}
+
+// cachedTokens is the number of positions the slots believe they hold; it
+// must equal the KV memory's count (a test checks that nothing leaks).
+func (b *Batcher) cachedTokens() int {
+	n := 0
+	b.control(func(s *scheduler) {
+		for _, sl := range s.slots {
+			n += len(sl.decodedPrefix())
+		}
+		b.kvUsed.Store(int64(s.usedCells()))
+	})
+	return n
+}
+
+// usedCells counts positions held by every slot: the KV use the metrics
+// report, and zero when every slot was forgotten.
+func (s *scheduler) usedCells() int { return s.b.gen.UsedPositions() }
+
+// UsedCells reports the KV positions held by all sequences, cached prefixes
+// included, as of the last step.
+func (b *Batcher) UsedCells() int { return int(b.kvUsed.Load()) }
+
+func commonPrefix(a, b []inference.Token) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
+}
