@@ -109,14 +109,21 @@ type Config struct {
 	BatchSize    int    // tokens decoded per step (n_batch)
 	// PrefillChunk caps the prompt tokens added to a step while other
 	// sequences are generating, so a long prompt is spread over several
-	// steps instead of stalling their tokens (chunked prefill). With no
-	// sequence generating, prompts use the whole BatchSize.
-	PrefillChunk int
-	Threads      int
-	GPULayers    int
-	QueueLen     int           // waiting requests beyond the slots; more are refused
-	MaxQueueWait time.Duration // refuse when the predicted wait exceeds it; 0: no limit
-	Logger       *slog.Logger
+	// steps instead of stalling their tokens (chunked prefill). Within the
+	// cap the chunk adapts so that a step with prefill takes at most
+	// PrefillStepFactor times a step without. With no sequence generating,
+	// prompts use the whole BatchSize.
+	PrefillChunk      int
+	PrefillStepFactor float64 // 0: 2
+	// FlashAttention: "on", "off", or "" / "auto": off on CPU, where
+	// llama.cpp's kernel was measured 3× slower for prompts, llama.cpp's
+	// choice when layers are offloaded to a GPU.
+	FlashAttention string
+	Threads        int
+	GPULayers      int
+	QueueLen       int           // waiting requests beyond the slots; more are refused
+	MaxQueueWait   time.Duration // refuse when the predicted wait exceeds it; 0: no limit
+	Logger         *slog.Logger
 }
 
 // Stats is a snapshot of the scheduler for metrics and routing. Counters

@@ -28,7 +28,7 @@ import (
 const (
 	DefaultParallel     = 16
 	DefaultBatchSize    = 512
-	DefaultPrefillChunk = 64
+	DefaultPrefillChunk = 256
 	defaultSeqCtx       = 4096
 )
 
@@ -86,6 +86,13 @@ func New(cfg Config) (*Batcher, error) {
 	if cfg.BatchSize < cfg.Parallel {
 		return nil, fmt.Errorf("batch size %d is smaller than the %d parallel sequences it must hold", cfg.BatchSize, cfg.Parallel)
 	}
+	if cfg.PrefillStepFactor <= 1 {
+		cfg.PrefillStepFactor = 2
+	}
+	fa, err := flashAttention(cfg.FlashAttention, cfg.GPULayers)
+	if err != nil {
+		return nil, err
+	}
 	if cfg.QueueLen < 0 {
 		cfg.QueueLen = 0
 	}
@@ -129,19 +136,36 @@ func New(cfg Config) (*Batcher, error) {
 		}
 		b.gen, err = inference.NewGenerator(m, inference.GeneratorParams{
 			Sequences: cfg.Parallel, CtxSize: ctxSize, BatchSize: cfg.BatchSize, Threads: cfg.Threads,
+			FlashAttention: fa,
 		})
 		if err != nil {
 			m.Close()
 			return nil, fmt.Errorf("model %s: %w", id, err)
 		}
-		// Each sequence gets an equal share of the cells, so the sequences
-		// together can never run out of KV memory mid-generation.
-		b.seqCtx = b.gen.CtxSize() / cfg.Parallel
+		// Each sequence has its own KV stream of an equal share of the
+		// cells, so sequences never run out of memory mid-generation.
+		b.seqCtx = b.gen.SeqCtx()
 		go b.runGenerate()
 	}
 	b.log.Info("model loaded", "arch", info.Architecture, "params", info.Params,
 		"slots", cfg.Parallel, "seq_ctx", b.seqCtx, "embedding", b.emb != nil)
 	return b, nil
+}
+
+func flashAttention(mode string, gpuLayers int) (*bool, error) {
+	on, off := true, false
+	switch mode {
+	case "on":
+		return &on, nil
+	case "off":
+		return &off, nil
+	case "", "auto":
+		if gpuLayers == 0 {
+			return &off, nil
+		}
+		return nil, nil
+	}
+	return nil, fmt.Errorf("flash attention %q: want on, off or auto", mode)
 }
 
 // ModelID is the id the model is served under.

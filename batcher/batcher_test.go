@@ -165,9 +165,9 @@ func TestFinishReasons(t *testing.T) {
 	})
 
 	t.Run("prompt longer than context refused", func(t *testing.T) {
-		_, err := b.Generate(ctx, Request{Prompt: longPrompt(t, b, 200, "Sam sat.")})
+		_, err := b.Generate(ctx, Request{Prompt: longPrompt(t, b, b.SeqCtx()+20, "Sam sat.")})
 		var tooLong *ErrPromptTooLong
-		if !errors.As(err, &tooLong) || tooLong.Limit != b.SeqCtx() || tooLong.Tokens < 200 {
+		if !errors.As(err, &tooLong) || tooLong.Limit != b.SeqCtx() || tooLong.Tokens < b.SeqCtx()+20 {
 			t.Errorf("got %v, want ErrPromptTooLong with its token count", err)
 		}
 	})

@@ -3,6 +3,7 @@ package batcher
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -26,6 +27,7 @@ func newBenchChat(b *testing.B, cfg Config) *Batcher {
 	b.Helper()
 	cfg.ModelPath = modelPath(b, models.StoriesModel)
 	cfg.Threads = benchThreads()
+	cfg.Logger = slog.New(slog.DiscardHandler)
 	bt, err := New(cfg)
 	if err != nil {
 		b.Fatal(err)

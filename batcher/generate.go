@@ -139,11 +139,16 @@ type scheduler struct {
 	slots   []*slot
 	waiting []*job
 	order   uint64
+
+	// Chunked prefill (see chunkBudget): the fitted time per prompt token
+	// and the current budget of a step that also generates.
+	tokenCost time.Duration
+	chunk     int
 }
 
 func (b *Batcher) runGenerate() {
 	defer close(b.exited)
-	s := &scheduler{b: b, slots: make([]*slot, b.cfg.Parallel)}
+	s := &scheduler{b: b, slots: make([]*slot, b.cfg.Parallel), chunk: min(16, b.cfg.PrefillChunk)}
 	for i := range s.slots {
 		s.slots[i] = &slot{id: i, outIdx: -1}
 	}
@@ -336,32 +341,63 @@ func toSampling(p Sampling) inference.Sampling {
 	}
 }
 
-// step builds one batch (a token for every generating slot, then prompt
-// chunks in admission order), decodes it and samples.
+// step runs one scheduler step: the next token of every generating
+// sequence in one decode, then a chunk of waiting prompts in a second.
+//
+// Two decodes, not one mixed batch, because llama.cpp pads a batch's
+// attention to its longest sequence: a 1,500-token prompt in the same batch
+// would make every generating sequence attend over 1,500 cells. Separately,
+// generation costs what it costs without the prompt, the tokens reach
+// clients before the prompt chunk runs, and the chunk is sized so that it
+// adds at most (PrefillStepFactor-1) times the generation decode to the
+// gap between tokens.
 func (s *scheduler) step() error {
+	decodeTime, decoding, err := s.decodeGenerating()
+	if err != nil {
+		return err
+	}
+	budget := s.b.gen.BatchSize()
+	if decoding > 0 {
+		budget = s.chunkBudget(decodeTime)
+	}
+	return s.decodePrompts(budget)
+}
+
+// decodeGenerating feeds every generating sequence its last sampled token
+// and samples the next.
+func (s *scheduler) decodeGenerating() (time.Duration, int, error) {
 	g := s.b.gen
-	budget := g.BatchSize()
-	decoding := 0
+	n := 0
 	for _, sl := range s.slots {
 		sl.outIdx = -1
 		if !sl.generating() || sl.nGen == 0 {
 			continue
 		}
-		// The last sampled token is the next input.
 		t := sl.cached[len(sl.cached)-1]
 		idx, err := g.Add(sl.id, len(sl.cached)-1, []inference.Token{t}, true)
 		if err != nil {
-			return err
+			return 0, 0, err
 		}
 		sl.outIdx = idx
 		sl.undecoded = false // decoded below, or the step fails as a whole
-		budget--
-		decoding++
+		n++
 	}
-	if decoding > 0 {
-		budget = min(budget, s.b.cfg.PrefillChunk)
+	if n == 0 {
+		return 0, 0, nil
 	}
-	prefillTokens := 0
+	took, err := s.decode(0)
+	if err != nil {
+		return 0, 0, err
+	}
+	s.sampleOutputs()
+	return took, n, nil
+}
+
+// decodePrompts decodes up to budget prompt tokens, oldest admission
+// first, and samples the first token of prompts that complete.
+func (s *scheduler) decodePrompts(budget int) error {
+	g := s.b.gen
+	prefill := 0
 	for budget > 0 {
 		sl := s.nextPrefill()
 		if sl == nil {
@@ -377,34 +413,68 @@ func (s *scheduler) step() error {
 		}
 		sl.prefill += n
 		sl.cached = append(sl.cached, chunk...)
-		if last {
-			sl.outIdx = idx
-		}
+		sl.outIdx = idx // -1 unless last
 		budget -= n
-		prefillTokens += n
+		prefill += n
 	}
-	tokens := g.Pending()
-	if tokens == 0 {
+	if prefill == 0 {
 		return nil
 	}
-	start := time.Now()
-	if err := g.Decode(); err != nil {
+	took, err := s.decode(prefill)
+	if err != nil {
 		return err
 	}
-	elapsed := time.Since(start)
-	s.b.steps.Add(1)
-	s.b.stepNanos.Add(int64(elapsed))
-	s.b.batchTokens.Add(uint64(tokens))
-	s.b.promptTokens.Add(uint64(prefillTokens))
+	s.fitTokenCost(prefill, took)
+	s.sampleOutputs()
+	return nil
+}
 
+func (s *scheduler) decode(promptTokens int) (time.Duration, error) {
+	g := s.b.gen
+	tokens := g.Pending()
+	start := time.Now()
+	if err := g.Decode(); err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	s.b.steps.Add(1)
+	s.b.stepNanos.Add(int64(took))
+	s.b.batchTokens.Add(uint64(tokens))
+	s.b.promptTokens.Add(uint64(promptTokens))
+	return took, nil
+}
+
+func (s *scheduler) sampleOutputs() {
 	for _, sl := range s.slots {
-		if sl.outIdx < 0 || !sl.busy() {
-			continue
+		if sl.outIdx >= 0 && sl.busy() {
+			s.sample(sl)
 		}
-		s.sample(sl)
+		sl.outIdx = -1
 	}
 	s.b.kvUsed.Store(int64(s.usedCells()))
-	return nil
+}
+
+// chunkBudget is how many prompt tokens may follow a generation decode
+// that took decodeTime, from the per-token cost fitted by fitTokenCost;
+// with a margin so that noise stays within PrefillStepFactor.
+func (s *scheduler) chunkBudget(decodeTime time.Duration) int {
+	if s.tokenCost <= 0 {
+		return s.chunk
+	}
+	spare := (0.9*s.b.cfg.PrefillStepFactor - 1) * float64(decodeTime)
+	s.chunk = min(s.b.cfg.PrefillChunk, max(1, int(spare/float64(s.tokenCost))))
+	return s.chunk
+}
+
+// fitTokenCost tracks the time per prompt token. It grows with the
+// prompt's context, so it is an EWMA (weight 1/4) rather than a constant.
+func (s *scheduler) fitTokenCost(tokens int, took time.Duration) {
+	sample := took / time.Duration(tokens)
+	if s.tokenCost == 0 {
+		s.tokenCost = sample
+		return
+	}
+	s.tokenCost += (sample - s.tokenCost) / 4
 }
 
 // nextPrefill is the earliest-admitted slot still reading its prompt whose

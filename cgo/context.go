@@ -35,6 +35,12 @@ type ContextParams struct {
 	ThreadsBatch int // threads for prompt processing; 0: Threads
 	Embeddings   bool
 	Pooling      Pooling
+	// UnifiedKV puts every sequence's cells in one buffer: cells can then
+	// be shared between sequences for free, but each token attends over
+	// the used range of the whole buffer. Without it each sequence has its
+	// own stream of NCtx/NSeqMax cells and attends over its own cells only,
+	// which is far cheaper with many long sequences; sharing then copies.
+	UnifiedKV bool
 	// FlashAttention: nil auto, else forced on or off.
 	FlashAttention *bool
 }
@@ -42,10 +48,11 @@ type ContextParams struct {
 // Context is an inference state: the KV memory and the compute buffers.
 // One goroutine at a time.
 type Context struct {
-	p     *C.struct_llama_context
-	model *Model
-	mem   C.llama_memory_t
-	abort *C.int // C memory polled by ggml's compute threads
+	p       *C.struct_llama_context
+	model   *Model
+	mem     C.llama_memory_t
+	abort   *C.int // C memory polled by ggml's compute threads
+	unified bool
 }
 
 // NewContext creates a context over m.
@@ -79,16 +86,13 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 			cp.flash_attn_type = C.LLAMA_FLASH_ATTN_TYPE_ENABLED
 		}
 	}
-	// One KV buffer shared by all sequences: a sequence may use any free
-	// cell, so short and long conversations share memory, and prefix cells
-	// can be shared between sequences with SeqCopy.
-	cp.kv_unified = true
+	cp.kv_unified = C.bool(p.UnifiedKV)
 	cp.no_perf = true
 	c := C.llama_init_from_model(m.p, cp)
 	if c == nil {
 		return nil, fmt.Errorf("llama.cpp could not create a context (n_ctx=%d n_seq_max=%d): out of memory or invalid sizes", p.NCtx, p.NSeqMax)
 	}
-	ctx := &Context{p: c, model: m, mem: C.llama_get_memory(c)}
+	ctx := &Context{p: c, model: m, mem: C.llama_get_memory(c), unified: p.UnifiedKV}
 	ctx.abort = (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))
 	C.infergate_set_abort(c, ctx.abort)
 	return ctx, nil
@@ -218,9 +222,14 @@ func (c *Context) SeqRemove(seq, p0, p1 int) bool {
 	return bool(C.llama_memory_seq_rm(c.mem, C.llama_seq_id(seq), C.llama_pos(p0), C.llama_pos(p1)))
 }
 
-// SeqCopy makes dst share src's cells with positions in [p0, p1): the cells
-// are not duplicated, both sequences see them.
+// SeqCopy gives dst src's cells with positions in [p0, p1). In a unified
+// KV buffer the cells are shared, not duplicated. Across streams (UnifiedKV
+// off) llama.cpp can only copy a whole sequence (p0 = p1 = -1): anything else
+// aborts the process, so it is refused here.
 func (c *Context) SeqCopy(src, dst, p0, p1 int) {
+	if !c.unified && (p0 >= 0 || p1 >= 0) {
+		panic("llama: SeqCopy of a partial range across KV streams")
+	}
 	C.llama_memory_seq_cp(c.mem, C.llama_seq_id(src), C.llama_seq_id(dst), C.llama_pos(p0), C.llama_pos(p1))
 }
 

@@ -43,7 +43,10 @@ func NewEmbedder(m *Model, p EmbedderParams) (*Embedder, error) {
 		NSeqMax:    p.Sequences,
 		Threads:    p.Threads,
 		Embeddings: true,
-		Pooling:    llama.PoolingDefault,
+		// Inputs are decoded together and the memory cleared after each
+		// decode: one buffer is simplest and nothing is kept.
+		UnifiedKV: true,
+		Pooling:   llama.PoolingDefault,
 	})
 	if err != nil {
 		return nil, err

@@ -10,9 +10,11 @@ import (
 // GeneratorParams sizes a Generator.
 type GeneratorParams struct {
 	Sequences int // sequences decoded together (slots)
-	CtxSize   int // KV cells shared by all sequences; 0: Sequences × the model's training length
+	CtxSize   int // KV cells, split evenly into one stream per sequence; 0: Sequences × the model's training length
 	BatchSize int // most tokens per Decode; 0: 512
 	Threads   int // 0: llama.cpp's default
+	// FlashAttention: nil lets llama.cpp decide (on where supported).
+	FlashAttention *bool
 }
 
 // Generator decodes batches for many sequences over one llama.cpp context.
@@ -49,11 +51,12 @@ func NewGenerator(m *Model, p GeneratorParams) (*Generator, error) {
 		p.CtxSize = p.Sequences * m.info.ContextTrain
 	}
 	ctx, err := llama.NewContext(m.m, llama.ContextParams{
-		NCtx:    p.CtxSize,
-		NBatch:  p.BatchSize,
-		NUBatch: p.BatchSize,
-		NSeqMax: p.Sequences,
-		Threads: p.Threads,
+		NCtx:           p.CtxSize,
+		NBatch:         p.BatchSize,
+		NUBatch:        p.BatchSize,
+		NSeqMax:        p.Sequences,
+		Threads:        p.Threads,
+		FlashAttention: p.FlashAttention,
 	})
 	if err != nil {
 		return nil, err
@@ -76,9 +79,8 @@ func (g *Generator) Sequences() int { return g.seqs }
 // CtxSize is the number of KV cells shared by all sequences.
 func (g *Generator) CtxSize() int { return g.ctx.NCtx() }
 
-// SeqCtx is the most positions one sequence may hold: the training length,
-// capped by the shared cells.
-func (g *Generator) SeqCtx() int { return min(g.ctx.NCtxSeq(), g.model.info.ContextTrain) }
+// SeqCtx is the most positions one sequence may hold: its KV stream.
+func (g *Generator) SeqCtx() int { return g.ctx.NCtxSeq() }
 
 // BatchSize is the most tokens one Decode takes.
 func (g *Generator) BatchSize() int { return g.batch.Cap() }
@@ -140,15 +142,20 @@ func (g *Generator) Forget(seq int) { g.ctx.SeqRemove(seq, 0, -1) }
 // the caller then forgets the whole sequence.
 func (g *Generator) Truncate(seq, n int) bool { return g.ctx.SeqRemove(seq, n, -1) }
 
-// Share makes dst hold src's first n positions without recomputing them:
-// the KV cells are shared, not copied. dst should be empty.
-func (g *Generator) Share(src, dst, n int) { g.ctx.SeqCopy(src, dst, 0, n) }
+// Share makes dst hold src's first n positions without recomputing them.
+// Each sequence has its own KV stream, so src's cells are copied (llama.cpp
+// copies whole streams, on the next Decode) and dst is cut to n.
+func (g *Generator) Share(src, dst, n int) {
+	g.ctx.SeqRemove(dst, 0, -1)
+	g.ctx.SeqCopy(src, dst, -1, -1)
+	g.ctx.SeqRemove(dst, n, -1)
+}
 
 // SeqLen is the number of positions seq holds (its highest position + 1).
 func (g *Generator) SeqLen(seq int) int { return g.ctx.SeqPosMax(seq) + 1 }
 
 // UsedPositions sums the positions held over all sequences; zero means the
-// KV memory is empty. Cells shared by several sequences count once each.
+// KV memory is empty.
 func (g *Generator) UsedPositions() int {
 	n := 0
 	for s := 0; s < g.seqs; s++ {
