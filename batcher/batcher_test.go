@@ -273,6 +273,24 @@ func TestOverloadRefusedWithRetryHint(t *testing.T) {
 	}
 }
 
+func TestQueueWaitLimit(t *testing.T) {
+	b := newChat(t, Config{Parallel: 1, QueueLen: 4, CtxSize: 2048, MaxQueueWait: 50 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if _, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 0, IgnoreEOS: true}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, res := collect(s)
+	var over *ErrOverloaded
+	if !errors.As(res.Err, &over) || res.QueueWait < 50*time.Millisecond || res.CompletionTokens != 0 {
+		t.Errorf("queued request: %+v, want ErrOverloaded after waiting 50ms", res)
+	}
+}
+
 func TestPrefixCacheReuse(t *testing.T) {
 	b := newChat(t, Config{Parallel: 4, CtxSize: 4 * 1024})
 	ctx := context.Background()

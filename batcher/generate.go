@@ -209,10 +209,20 @@ func (s *scheduler) dropCancelled() {
 		}
 	}
 	kept := s.waiting[:0]
+	maxWait := s.b.cfg.MaxQueueWait
 	for _, j := range s.waiting {
 		if j.ctx.Err() != nil {
 			s.b.release()
 			j.stream.finish(Result{FinishReason: FinishCancel, PromptTokens: len(j.prompt), QueueWait: time.Since(j.arrived)})
+			continue
+		}
+		if waited := time.Since(j.arrived); maxWait > 0 && waited > maxWait {
+			// Queued past the limit: the caller may still serve it
+			// elsewhere (the cloud route) instead of waiting longer.
+			s.b.release()
+			s.b.refused.Add(1)
+			j.stream.finish(Result{FinishReason: FinishStop, PromptTokens: len(j.prompt), QueueWait: waited,
+				Err: &ErrOverloaded{RetryAfter: max(time.Second, s.b.predictWait(int(s.b.admitted.Load())))}})
 			continue
 		}
 		kept = append(kept, j)
