@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -82,6 +83,12 @@ func New(cfg Config) (*Batcher, error) {
 	}
 	if cfg.PrefillChunk <= 0 {
 		cfg.PrefillChunk = DefaultPrefillChunk
+	}
+	if cfg.Threads <= 0 {
+		// Physical cores, as llama.cpp's own tools pick: hyper-threads
+		// share the vector units, and threads beyond the free cores
+		// spin-wait at every sync point.
+		cfg.Threads = max(1, runtime.NumCPU()/2)
 	}
 	if cfg.BatchSize < cfg.Parallel {
 		return nil, fmt.Errorf("batch size %d is smaller than the %d parallel sequences it must hold", cfg.BatchSize, cfg.Parallel)

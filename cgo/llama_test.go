@@ -1,0 +1,150 @@
+package llama
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/infergate/infergate/models"
+)
+
+func loadStories(t *testing.T) *Model {
+	t.Helper()
+	path, err := models.TestModelPath(models.StoriesModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(path, ModelParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(m.Close)
+	return m
+}
+
+func TestApplyChatTemplate(t *testing.T) {
+	msgs := []ChatMessage{{Role: "system", Content: "Be kind."}, {Role: "user", Content: "Hello"}}
+	cases := []struct {
+		tmpl, want string
+		addAss     bool
+	}{
+		{"chatml", "<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n<|im_start|>assistant\n", true},
+		{"chatml", "<|im_start|>system\nBe kind.<|im_end|>\n<|im_start|>user\nHello<|im_end|>\n", false},
+		{"llama3", "<|start_header_id|>system<|end_header_id|>\n\nBe kind.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHello<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n", true},
+	}
+	for _, c := range cases {
+		got, err := ApplyChatTemplate(c.tmpl, msgs, c.addAss)
+		if err != nil {
+			t.Fatalf("%s: %v", c.tmpl, err)
+		}
+		if got != c.want {
+			t.Errorf("%s add_ass=%v:\n got %q\nwant %q", c.tmpl, c.addAss, got, c.want)
+		}
+	}
+	if _, err := ApplyChatTemplate("{{ no such template }}", msgs, true); err != ErrUnknownTemplate {
+		t.Errorf("unknown template: got %v", err)
+	}
+	// A long conversation outgrows the first buffer guess.
+	long := []ChatMessage{{Role: "user", Content: strings.Repeat("word ", 5000)}}
+	got, err := ApplyChatTemplate("chatml", long, true)
+	if err != nil || !strings.HasSuffix(got, "<|im_start|>assistant\n") || len(got) < 25000 {
+		t.Errorf("long conversation: %v, %d bytes", err, len(got))
+	}
+}
+
+func TestTokenizeSpecialHandling(t *testing.T) {
+	m := loadStories(t)
+	plain, err := m.Tokenize("Hello", false, false)
+	if err != nil || len(plain) == 0 {
+		t.Fatalf("tokenize: %v %v", plain, err)
+	}
+	withBOS, err := m.Tokenize("Hello", true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(withBOS) != len(plain)+1 || withBOS[0] != m.BOS() {
+		t.Errorf("addSpecial should prepend BOS %d: %v vs %v", m.BOS(), withBOS, plain)
+	}
+	empty, err := m.Tokenize("", false, false)
+	if err != nil || len(empty) != 0 {
+		t.Errorf("empty text: %v %v", empty, err)
+	}
+	// Long input takes the retry path with an exact-size buffer.
+	long := strings.Repeat("The cat sat on the mat. ", 2000)
+	toks, err := m.Tokenize(long, false, false)
+	if err != nil || len(toks) < 1000 {
+		t.Fatalf("long text: %d tokens, %v", len(toks), err)
+	}
+	if got := m.Detokenize(toks, false, false); got != long {
+		t.Errorf("long round trip differs (%d vs %d bytes)", len(got), len(long))
+	}
+}
+
+func TestBatchLimits(t *testing.T) {
+	b := NewBatch(2, 2)
+	defer b.Close()
+	if _, err := b.Add(1, 0, []int{0}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Add(1, 0, []int{0, 1, 2}, false); err == nil {
+		t.Error("three sequence ids accepted by a batch made for two")
+	}
+	if _, err := b.Add(1, 0, nil, false); err == nil {
+		t.Error("a token with no sequence accepted")
+	}
+	if i, err := b.Add(2, 1, []int{0, 1}, true); err != nil || i != 1 {
+		t.Errorf("second token: index %d, %v", i, err)
+	}
+	if _, err := b.Add(3, 2, []int{0}, false); err == nil {
+		t.Error("a full batch accepted a third token")
+	}
+	b.Clear()
+	if b.Len() != 0 {
+		t.Errorf("cleared batch holds %d tokens", b.Len())
+	}
+}
+
+func TestLoadModelErrors(t *testing.T) {
+	if _, err := LoadModel(t.TempDir()+"/missing.gguf", ModelParams{}); err == nil {
+		t.Error("a missing file loaded")
+	}
+}
+
+func TestContextMemoryOps(t *testing.T) {
+	m := loadStories(t)
+	c, err := NewContext(m, ContextParams{NCtx: 512, NBatch: 64, NSeqMax: 2, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := NewBatch(64, 1)
+	defer b.Close()
+	toks, _ := m.Tokenize("Once upon a time there was", true, false)
+	for i, tok := range toks {
+		b.Add(tok, i, []int{0}, i == len(toks)-1)
+	}
+	if err := c.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.SeqPosMax(0); got != len(toks)-1 {
+		t.Errorf("pos max %d, want %d", got, len(toks)-1)
+	}
+	if l := c.Logits(len(toks) - 1); len(l) != m.VocabSize() {
+		t.Errorf("logits of %d floats, want %d", len(l), m.VocabSize())
+	}
+	c.SeqCopy(0, 1, -1, -1)
+	if !c.SeqRemove(1, 3, -1) || c.SeqPosMax(1) != 2 {
+		t.Errorf("after copy and trim seq 1 holds up to %d", c.SeqPosMax(1))
+	}
+	c.SeqRemove(0, 0, -1)
+	if c.SeqPosMax(0) != -1 {
+		t.Errorf("removed sequence still holds position %d", c.SeqPosMax(0))
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("partial copy across KV streams did not panic in Go (llama.cpp would abort)")
+			}
+		}()
+		c.SeqCopy(1, 0, 0, 2)
+	}()
+}
