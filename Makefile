@@ -61,9 +61,18 @@ fuzz:
 	  done; \
 	done
 
+# Go benchmarks of the engine and scheduler, then a load-test sweep over
+# HTTP against the server started on a loopback port; reports land in
+# bench/results/.
+BENCH_PORT ?= 18181
+BENCH_ARGS ?= --concurrency 1,4,16,32 --requests 64 --input-tokens 64 --output-tokens 128 --ignore-eos
 bench: build models
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./inference/ ./batcher/
-	./bin/infergate bench --spawn --chat-model $(CHAT_MODEL) --embed-model $(EMBED_MODEL) --out bench/results
+	@mkdir -p bench/results
+	@set -e; ./bin/infergate serve --addr 127.0.0.1:$(BENCH_PORT) --chat-model $(CHAT_MODEL) --embed-model $(EMBED_MODEL) \
+	  --parallel 32 --log-level warn & pid=$$!; trap 'kill $$pid; wait $$pid' EXIT; \
+	./bin/infergate bench --url http://127.0.0.1:$(BENCH_PORT) --wait-ready 2m --model stories260K $(BENCH_ARGS) \
+	  --json bench/results/sweep.json --html bench/results/sweep.html --label infergate
 
 lint:
 	$(GO) vet ./...

@@ -380,3 +380,36 @@ func (c *client) embed(ctx context.Context, body []byte, o *outcome) {
 		o.promptTokens = o.estPrompt
 	}
 }
+
+// waitReady polls GET /models until the server answers 200, for a server
+// that was just started and is still loading its models.
+func waitReady(ctx context.Context, c *client, limit time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	var last error
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/models", nil)
+		if err != nil {
+			return err
+		}
+		if c.apiKey != "" {
+			req.Header.Set("Authorization", "Bearer "+c.apiKey)
+		}
+		resp, err := c.http.Do(req)
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = fmt.Errorf("GET /models: %s", resp.Status)
+		} else {
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("server not ready after %s: %w", limit, last)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -29,6 +29,7 @@ const (
 // config is a parsed command line; the exported surface is Main and the
 // report types, so that flags stay the one interface.
 type config struct {
+	WaitReady   time.Duration
 	URL         string
 	Model       string
 	APIKey      string
@@ -140,6 +141,7 @@ func parseArgs(args []string, stderr io.Writer) (*config, int) {
 	fs.Float64Var(&cfg.Temperature, "temperature", 0, "sampling temperature; negative: not sent")
 	slo := fs.String("slo", "", "goodput objectives, e.g. ttft=500ms,tpot=50ms,e2e=10s (bare numbers are ms)")
 	fs.Uint64Var(&cfg.Seed, "seed", 1, "seed of prompts and arrivals; equal seeds give equal workloads")
+	fs.DurationVar(&cfg.WaitReady, "wait-ready", 0, "wait up to this long for the server to answer GET /v1/models before starting (for a server just launched)")
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a target that is not a loopback address")
 	fs.StringVar(&cfg.JSONPath, "json", "", "write every figure and the parameters to this JSON file")
 	fs.StringVar(&cfg.HTMLPath, "html", "", "write a self-contained HTML report with SVG plots to this file")
@@ -340,6 +342,12 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err := checkTarget(ctx, base.Hostname(), cfg.AllowRemote, net.DefaultResolver.LookupIPAddr); err != nil {
 		fmt.Fprintln(stderr, "bench:", err)
 		return ExitUsage
+	}
+	if cfg.WaitReady > 0 {
+		if err := waitReady(ctx, newClient(cfg, base, 1), cfg.WaitReady); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return ExitFailed
+		}
 	}
 	var dataset []datasetConv
 	if cfg.Dataset != "" {

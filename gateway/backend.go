@@ -1,0 +1,135 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sync/atomic"
+	"time"
+
+	"github.com/infergate/infergate/batcher"
+)
+
+// Stream is one generation's output as the gateway consumes it: read
+// Deltas until it is closed, then Result. *batcher.Stream satisfies it, and
+// so can a stream that a router or a cloud client produces.
+type Stream interface {
+	Deltas() <-chan batcher.Delta
+	Result() batcher.Result
+}
+
+// Routed is implemented by streams that know where they ran ("local",
+// "cloud"); the gateway reports it in X-Infergate-Route and in metrics.
+// Streams that do not implement it ran locally.
+type Routed interface {
+	Route() string
+}
+
+// Generator runs text generations. Cancelling the context given to
+// Generate stops the generation.
+type Generator interface {
+	Generate(ctx context.Context, req batcher.Request) (Stream, error)
+	Stats() batcher.Stats
+}
+
+// Embedder computes embeddings.
+type Embedder interface {
+	Embed(ctx context.Context, req batcher.EmbedRequest) (batcher.EmbedResult, error)
+	Stats() batcher.Stats
+}
+
+// Local adapts a scheduler to Generator and Embedder. Its Generate returns
+// the scheduler's *batcher.Stream as a Stream; the adapter exists because
+// Go interfaces need the exact result type.
+type Local struct{ B *batcher.Batcher }
+
+// Generate implements Generator.
+func (l Local) Generate(ctx context.Context, req batcher.Request) (Stream, error) {
+	st, err := l.B.Generate(ctx, req)
+	if err != nil {
+		return nil, err // not st: a nil *batcher.Stream in an interface is not nil
+	}
+	return st, nil
+}
+
+// Embed implements Embedder.
+func (l Local) Embed(ctx context.Context, req batcher.EmbedRequest) (batcher.EmbedResult, error) {
+	return l.B.Embed(ctx, req)
+}
+
+// Stats implements Generator and Embedder.
+func (l Local) Stats() batcher.Stats { return l.B.Stats() }
+
+// ModelKind says which endpoints a model serves.
+type ModelKind string
+
+// Model kinds.
+const (
+	KindChat      ModelKind = "chat"      // /v1/chat/completions and /v1/completions
+	KindEmbedding ModelKind = "embedding" // /v1/embeddings
+)
+
+// Model is one served model: what /v1/models reports and what requests
+// naming it are sent to.
+type Model struct {
+	// ID is the name clients put in "model".
+	ID string
+	// Aliases are further names accepted in "model" (not listed).
+	Aliases []string
+	Kind    ModelKind
+	// OwnedBy and Created are reported by /v1/models; Created is usually
+	// the model file's modification time.
+	OwnedBy string
+	Created time.Time
+	// ContextLength is the context one request may use, in tokens; 0 if
+	// unknown.
+	ContextLength int
+	// Dimensions is the embedding size; 0 if unknown, in which case the
+	// gateway learns it from the first embedding.
+	Dimensions int
+	// Path is the model file, reported to admins only.
+	Path string
+	// VocabSize bounds the token ids a request may send; 0 if unknown
+	// (the scheduler checks them then).
+	VocabSize int
+
+	Generator Generator // for KindChat
+	Embedder  Embedder  // for KindEmbedding
+}
+
+// model is a served model with the gateway's own state about it.
+type model struct {
+	Model
+	dims atomic.Int64 // embedding size, learned from the first result if not configured
+	fp   string       // system_fingerprint
+}
+
+// fingerprint is the system_fingerprint reported with completions: it
+// changes when the model or the server version does, which is what
+// OpenAI's field tells clients.
+func fingerprint(id, version string) string {
+	h := sha256.Sum256([]byte(id + "\x00" + version))
+	return "fp_" + hex.EncodeToString(h[:5])
+}
+
+// stats returns the model's scheduler snapshot.
+func (m *Model) stats() batcher.Stats {
+	if m.Kind == KindEmbedding {
+		return m.Embedder.Stats()
+	}
+	return m.Generator.Stats()
+}
+
+// checkTokens refuses token ids outside the vocabulary with a 400 naming
+// the first bad one, rather than letting the engine fail the request.
+func (m *model) checkTokens(tokens []int32, param string) *APIError {
+	if m.VocabSize <= 0 {
+		return nil
+	}
+	for i, t := range tokens {
+		if int(t) >= m.VocabSize {
+			return errValue(indexParam(param, i), "token id %d is outside the model's vocabulary of %d tokens.", t, m.VocabSize)
+		}
+	}
+	return nil
+}
