@@ -115,6 +115,10 @@ type Config struct {
 	// prompts use the whole BatchSize.
 	PrefillChunk      int
 	PrefillStepFactor float64 // 0: 2
+	// LongPrefill is the prompt length (tokens left to decode) above which
+	// a prompt is chunked; shorter ones are decoded whole in the next step
+	// so that their first token is not delayed. 0: 256; negative: chunk all.
+	LongPrefill int
 	// FlashAttention: "on", "off", or "" / "auto": off on CPU, where
 	// llama.cpp's kernel was measured 3× slower for prompts, llama.cpp's
 	// choice when layers are offloaded to a GPU.

@@ -30,6 +30,7 @@ const (
 	DefaultParallel     = 16
 	DefaultBatchSize    = 512
 	DefaultPrefillChunk = 256
+	DefaultLongPrefill  = 256
 	defaultSeqCtx       = 4096
 )
 
@@ -92,6 +93,11 @@ func New(cfg Config) (*Batcher, error) {
 	}
 	if cfg.BatchSize < cfg.Parallel {
 		return nil, fmt.Errorf("batch size %d is smaller than the %d parallel sequences it must hold", cfg.BatchSize, cfg.Parallel)
+	}
+	if cfg.LongPrefill == 0 {
+		cfg.LongPrefill = DefaultLongPrefill
+	} else if cfg.LongPrefill < 0 {
+		cfg.LongPrefill = 0
 	}
 	if cfg.PrefillStepFactor <= 1 {
 		cfg.PrefillStepFactor = 2

@@ -1,9 +1,11 @@
 package batcher
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/infergate/infergate/inference"
@@ -144,6 +146,7 @@ type scheduler struct {
 	// and the current budget of a step that also generates.
 	tokenCost time.Duration
 	chunk     int
+	order_    []*slot // scratch for prefillOrder
 }
 
 func (b *Batcher) runGenerate() {
@@ -403,18 +406,26 @@ func (s *scheduler) decodeGenerating() (time.Duration, int, error) {
 	return took, n, nil
 }
 
-// decodePrompts decodes up to budget prompt tokens, oldest admission
-// first, and samples the first token of prompts that complete.
-func (s *scheduler) decodePrompts(budget int) error {
+// decodePrompts decodes waiting prompt tokens, oldest admission first.
+// Prompts with at most LongPrefill tokens left go in whole, as one turn of
+// a conversation usually is once its history is cached: splitting them would
+// only delay their first token. Longer prompts share longBudget tokens a
+// step (chunked prefill). Everything stays within the batch size.
+func (s *scheduler) decodePrompts(longBudget int) error {
 	g := s.b.gen
+	room := g.BatchSize()
 	prefill := 0
-	for budget > 0 {
-		sl := s.nextPrefill()
-		if sl == nil {
-			break
-		}
+	for _, sl := range s.prefillOrder() {
 		j := sl.job
-		n := min(budget, len(j.prompt)-sl.prefill)
+		left := len(j.prompt) - sl.prefill
+		n := min(left, room)
+		if left > s.b.cfg.LongPrefill {
+			n = min(n, longBudget)
+			longBudget -= n
+		}
+		if n <= 0 {
+			continue
+		}
 		chunk := j.prompt[sl.prefill : sl.prefill+n]
 		last := sl.prefill+n == len(j.prompt)
 		idx, err := g.Add(sl.id, sl.prefill, chunk, last)
@@ -424,8 +435,11 @@ func (s *scheduler) decodePrompts(budget int) error {
 		sl.prefill += n
 		sl.cached = append(sl.cached, chunk...)
 		sl.outIdx = idx // -1 unless last
-		budget -= n
+		room -= n
 		prefill += n
+		if room == 0 {
+			break
+		}
 	}
 	if prefill == 0 {
 		return nil
@@ -487,16 +501,17 @@ func (s *scheduler) fitTokenCost(tokens int, took time.Duration) {
 	s.tokenCost += (sample - s.tokenCost) / 4
 }
 
-// nextPrefill is the earliest-admitted slot still reading its prompt whose
-// prompt is not fully queued in this step.
-func (s *scheduler) nextPrefill() *slot {
-	var next *slot
+// prefillOrder lists the slots still reading their prompt, in admission
+// order (FIFO: no prompt starves).
+func (s *scheduler) prefillOrder() []*slot {
+	s.order_ = s.order_[:0]
 	for _, sl := range s.slots {
-		if sl.busy() && sl.prefill < len(sl.job.prompt) && (next == nil || sl.order < next.order) {
-			next = sl
+		if sl.busy() && sl.prefill < len(sl.job.prompt) {
+			s.order_ = append(s.order_, sl)
 		}
 	}
-	return next
+	slices.SortFunc(s.order_, func(a, b *slot) int { return cmp.Compare(a.order, b.order) })
+	return s.order_
 }
 
 func (s *scheduler) sample(sl *slot) {

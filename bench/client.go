@@ -198,6 +198,12 @@ func (c *client) do(ctx context.Context, path string, body []byte, stream bool, 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "infergate-bench")
+	// Marks the POST replayable for net/http: when a server has closed a
+	// kept-alive connection just as the request is sent (llama-server closes
+	// them after a few requests), the request is retried on a new one
+	// instead of counting as a connection error. It is never retried once
+	// written, so no request runs twice.
+	req.Header.Set("X-Idempotency-Key", "infergate-bench")
 	if stream {
 		req.Header.Set("Accept", "text/event-stream")
 	} else {

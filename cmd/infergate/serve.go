@@ -30,6 +30,7 @@ type serveConfig struct {
 	ctxSize, batchSize       int
 	prefillChunk             int
 	flashAttn                string
+	longPrefill              int
 	threads, gpuLayers       int
 	libDir                   string
 	queueLen                 int
@@ -76,6 +77,7 @@ func serveOptions(c *serveConfig) *options {
 	o.Int(&c.batchSize, "batch-size", batcher.DefaultBatchSize, "tokens decoded per step")
 	o.Int(&c.prefillChunk, "prefill-chunk", batcher.DefaultPrefillChunk, "most prompt tokens added to a step while other sequences generate (chunked prefill; the scheduler adapts below it)")
 	o.Int(&c.threads, "threads", 0, "CPU threads for llama.cpp (0: half the CPUs, i.e. the physical cores on SMT machines)")
+	o.Int(&c.longPrefill, "long-prefill", batcher.DefaultLongPrefill, "prompts with more tokens than this are chunked across steps; shorter ones run whole in the next step (-1: chunk all)")
 	o.String(&c.flashAttn, "flash-attn", "auto", "flash attention: on, off, or auto (off on CPU, where it is slower; llama.cpp's choice with --gpu-layers)")
 	o.Int(&c.gpuLayers, "gpu-layers", 0, "layers to offload to the GPU (-1: all); needs a backend from --lib-dir")
 	o.String(&c.libDir, "lib-dir", "", "`dir`ectory of ggml GPU backend libraries (libggml-cuda.so, built by make cuda) to load at start")
@@ -265,8 +267,8 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 		bc := batcher.Config{
 			ID: m.ID, ModelPath: m.Path, ChatTemplate: c.chatTemplate,
 			Parallel: c.parallel, CtxSize: c.ctxSize, BatchSize: c.batchSize, PrefillChunk: c.prefillChunk,
-			FlashAttention: c.flashAttn,
-			Threads:        c.threads, GPULayers: c.gpuLayers, QueueLen: c.queueLen, MaxQueueWait: c.maxQueueWait,
+			FlashAttention: c.flashAttn, LongPrefill: c.longPrefill,
+			Threads: c.threads, GPULayers: c.gpuLayers, QueueLen: c.queueLen, MaxQueueWait: c.maxQueueWait,
 			Logger: log,
 		}
 		gm := gateway.Model{ID: m.ID, Kind: gateway.KindChat, OwnedBy: m.OwnedBy, Created: m.Created, Path: m.Path}
