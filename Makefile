@@ -70,7 +70,7 @@ bench: build models
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./inference/ ./batcher/
 	@mkdir -p bench/results
 	@set -e; ./bin/infergate serve --addr 127.0.0.1:$(BENCH_PORT) --chat-model $(CHAT_MODEL) --embed-model $(EMBED_MODEL) \
-	  --parallel 32 --log-level warn & pid=$$!; trap 'kill $$pid; wait $$pid' EXIT; \
+	  --parallel 32 --threads 1 --log-level warn & pid=$$!; trap 'kill $$pid; wait $$pid' EXIT; \
 	./bin/infergate bench --url http://127.0.0.1:$(BENCH_PORT) --wait-ready 2m --model stories260K $(BENCH_ARGS) \
 	  --json bench/results/sweep.json --html bench/results/sweep.html --label infergate
 

@@ -14,13 +14,14 @@ import (
 	"github.com/infergate/infergate/models"
 )
 
-// benchThreads is the llama.cpp thread count for benchmarks; set
+// benchThreads is the llama.cpp thread count for benchmarks (default 1, as
+// in ./inference/: on a small shared machine more threads spin-wait); set
 // INFERGATE_BENCH_THREADS to compare with a peer at the same count.
 func benchThreads() int {
 	if n, err := strconv.Atoi(os.Getenv("INFERGATE_BENCH_THREADS")); err == nil && n > 0 {
 		return n
 	}
-	return 2
+	return 1
 }
 
 func newBenchChat(b *testing.B, cfg Config) *Batcher {
