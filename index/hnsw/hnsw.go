@@ -42,10 +42,11 @@ func (m Metric) String() string {
 // Defaults applied by New to zero Config fields, chosen on 100,000
 // normalised 384-dimension vectors (see cmd/hnswbench). M=16 with
 // efConstruction=200 (hnswlib's usual setting) needs the fewest distance
-// evaluations per query at recall 0.95 to 0.98 but stays below 0.90 recall
-// at ef=10; M=24 with efConstruction=128 clears 0.91 there, reaches 0.9997
-// at ef=40, and builds in about the same CPU time. EfSearch=64 favours
-// recall: the knowledge base cannot cite what it did not retrieve.
+// evaluations per query at recall 0.95 to 0.98 but reaches only 0.896 at
+// ef=10 (as hnswlib did in the issue); M=24 with efConstruction=128 reaches
+// 0.916 there and 0.9995 at ef=40 (medians, BENCHMARK.md) and builds in
+// about the same CPU time. EfSearch=64 favours recall: the knowledge base
+// cannot cite what it did not retrieve.
 const (
 	DefaultM              = 24
 	DefaultEfConstruction = 128
