@@ -144,9 +144,10 @@ type scheduler struct {
 
 	// Chunked prefill (see chunkBudget): the fitted time per prompt token
 	// and the current budget of a step that also generates.
-	tokenCost time.Duration
-	chunk     int
-	order_    []*slot // scratch for prefillOrder
+	tokenCost     time.Duration
+	lastTokenCost time.Duration
+	chunk         int
+	order_        []*slot // scratch for prefillOrder
 }
 
 func (b *Batcher) runGenerate() {
@@ -481,26 +482,30 @@ func (s *scheduler) sampleOutputs() {
 // chunkBudget is how many prompt tokens may follow a generation decode
 // that took decodeTime, from the per-token cost fitted by fitTokenCost.
 func (s *scheduler) chunkBudget(decodeTime time.Duration) int {
-	if s.tokenCost <= 0 {
+	cost := max(s.tokenCost, s.lastTokenCost)
+	if cost <= 0 {
 		return s.chunk
 	}
 	// The target is three quarters of the factor: the gap a client sees
 	// also holds sampling, scheduling and noise, and the p99 gap must stay
 	// within the factor, not the mean.
 	spare := (0.75*s.b.cfg.PrefillStepFactor - 1) * float64(decodeTime)
-	s.chunk = min(s.b.cfg.PrefillChunk, max(1, int(spare/float64(s.tokenCost))))
+	s.chunk = min(s.b.cfg.PrefillChunk, max(1, int(spare/float64(cost))))
 	return s.chunk
 }
 
 // fitTokenCost tracks the time per prompt token. It grows with the
-// prompt's context, so it is an EWMA (weight 1/4) rather than a constant.
+// prompt's context, so an EWMA of it always lags behind a long prompt:
+// the estimate is the larger of the EWMA (weight 1/4, against noise) and
+// the last decode's own cost (against the lag).
 func (s *scheduler) fitTokenCost(tokens int, took time.Duration) {
 	sample := took / time.Duration(tokens)
 	if s.tokenCost == 0 {
 		s.tokenCost = sample
-		return
+	} else {
+		s.tokenCost += (sample - s.tokenCost) / 4
 	}
-	s.tokenCost += (sample - s.tokenCost) / 4
+	s.lastTokenCost = sample
 }
 
 // prefillOrder lists the slots still reading their prompt, in admission
