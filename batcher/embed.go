@@ -169,6 +169,8 @@ func (b *Batcher) runEmbed() {
 		b.steps.Add(1)
 		b.batchTokens.Add(uint64(tokens))
 		b.promptTokens.Add(uint64(tokens))
+		// Counters first, so that Stats read after a reply is current.
+		b.running.Add(-int64(len(live)))
 		off := 0
 		for _, j := range live {
 			d := embedDone{err: err}
@@ -176,10 +178,9 @@ func (b *Batcher) runEmbed() {
 				d.vecs = vecs[off : off+len(j.inputs)]
 			}
 			off += len(j.inputs)
-			j.done <- d
 			b.release()
+			j.done <- d
 		}
-		b.running.Add(-int64(len(live)))
 	}
 }
 

@@ -575,6 +575,11 @@ func (s *scheduler) finish(sl *slot, reason string, err error) {
 	}
 	sl.sampler.Close()
 	now := time.Now()
+	// Counters first: a caller that reads Stats right after Result must
+	// see the slot free.
+	s.b.recordService(now.Sub(j.admitted))
+	s.b.running.Add(-1)
+	s.b.release()
 	j.stream.finish(Result{
 		FinishReason:     reason,
 		PromptTokens:     len(j.prompt),
@@ -584,9 +589,6 @@ func (s *scheduler) finish(sl *slot, reason string, err error) {
 		TimeToFirstToken: j.stream.result.TimeToFirstToken,
 		Err:              err,
 	})
-	s.b.recordService(now.Sub(j.admitted))
-	s.b.running.Add(-1)
-	s.b.release()
 	*sl = slot{id: sl.id, cached: sl.cached, outIdx: -1, lastUsed: now}
 }
 
