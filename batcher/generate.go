@@ -19,6 +19,7 @@ type job struct {
 	stream   *Stream
 	arrived  time.Time
 	admitted time.Time
+	ttft     time.Duration
 }
 
 // slot is one sequence of the shared context. Its id is the llama.cpp
@@ -374,7 +375,10 @@ func (s *scheduler) step() error {
 	if decoding > 0 {
 		budget = s.chunkBudget(decodeTime)
 	}
-	return s.decodePrompts(budget)
+	err = s.decodePrompts(budget)
+	// Asks llama.cpp, not the slots: a test compares the two to find leaks.
+	s.b.kvUsed.Store(int64(s.b.gen.UsedPositions()))
+	return err
 }
 
 // decodeGenerating feeds every generating sequence its last sampled token
@@ -387,8 +391,7 @@ func (s *scheduler) decodeGenerating() (time.Duration, int, error) {
 		if !sl.generating() || sl.nGen == 0 {
 			continue
 		}
-		t := sl.cached[len(sl.cached)-1]
-		idx, err := g.Add(sl.id, len(sl.cached)-1, []inference.Token{t}, true)
+		idx, err := g.Add(sl.id, len(sl.cached)-1, sl.cached[len(sl.cached)-1:], true)
 		if err != nil {
 			return 0, 0, err
 		}
@@ -476,7 +479,6 @@ func (s *scheduler) sampleOutputs() {
 		}
 		sl.outIdx = -1
 	}
-	s.b.kvUsed.Store(int64(s.usedCells()))
 }
 
 // chunkBudget is how many prompt tokens may follow a generation decode
@@ -527,7 +529,7 @@ func (s *scheduler) sample(sl *slot) {
 	tok := g.Sample(sl.sampler, sl.outIdx)
 	sl.outIdx = -1
 	if sl.nGen == 0 {
-		j.stream.result.TimeToFirstToken = time.Since(j.arrived)
+		j.ttft = time.Since(j.arrived)
 	}
 	sl.nGen++
 	s.b.genTokens.Add(1)
@@ -586,7 +588,7 @@ func (s *scheduler) finish(sl *slot, reason string, err error) {
 		CompletionTokens: sl.nGen,
 		CachedTokens:     sl.reused,
 		QueueWait:        j.admitted.Sub(j.arrived),
-		TimeToFirstToken: j.stream.result.TimeToFirstToken,
+		TimeToFirstToken: j.ttft,
 		Err:              err,
 	})
 	*sl = slot{id: sl.id, cached: sl.cached, outIdx: -1, lastUsed: now}
@@ -653,7 +655,7 @@ func (b *Batcher) ClearCache() {
 				sl.cached = sl.cached[:0]
 			}
 		}
-		b.kvUsed.Store(int64(s.usedCells()))
+		b.kvUsed.Store(int64(b.gen.UsedPositions()))
 	})
 }
 
@@ -665,14 +667,10 @@ func (b *Batcher) cachedTokens() int {
 		for _, sl := range s.slots {
 			n += len(sl.decodedPrefix())
 		}
-		b.kvUsed.Store(int64(s.usedCells()))
+		b.kvUsed.Store(int64(b.gen.UsedPositions()))
 	})
 	return n
 }
-
-// usedCells counts positions held by every slot: the KV use the metrics
-// report, and zero when every slot was forgotten.
-func (s *scheduler) usedCells() int { return s.b.gen.UsedPositions() }
 
 // UsedCells reports the KV positions held by all sequences, cached prefixes
 // included, as of the last step.

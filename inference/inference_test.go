@@ -346,3 +346,15 @@ func rssKB(t *testing.T) int {
 	t.Fatal("no VmRSS in /proc/self/status")
 	return 0
 }
+
+func TestTextDecoderHidesControlTokens(t *testing.T) {
+	chat, _ := testModels(t)
+	d := chat.NewTextDecoder()
+	eos := chat.m.EOS()
+	if !chat.m.IsControl(eos) {
+		t.Fatalf("EOS %d is not a control token in this model", eos)
+	}
+	if got := d.Add(eos) + d.Flush(); got != "" {
+		t.Errorf("EOS rendered as %q", got)
+	}
+}

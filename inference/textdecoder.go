@@ -15,9 +15,8 @@ func (m *Model) NewTextDecoder() *TextDecoder { return &TextDecoder{m: m} }
 
 // Add appends a token and returns the text that is now complete.
 func (d *TextDecoder) Add(t Token) string {
-	if d.m.m.IsControl(t) {
-		return ""
-	}
+	// special=false renders control tokens (EOS, <|im_end|>) as nothing, so
+	// they never reach the user.
 	d.pending = d.m.m.AppendPiece(d.pending, t, false)
 	n := completeUTF8(d.pending)
 	if n == 0 {
