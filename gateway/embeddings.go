@@ -15,18 +15,8 @@ import (
 )
 
 func (s *Server) handleEmbeddings(r *request) {
-	if s.closing.Load() {
-		r.fail(errDraining())
-		return
-	}
-	er, e := parseEmbeddingRequest(r.ctx.PostBody(), s.plim)
-	if e != nil {
-		r.fail(e)
-		return
-	}
-	m, e := s.resolve(er.Model, KindEmbedding)
-	if e != nil {
-		r.fail(e)
+	er, m, ok := parseFor(s, r, KindEmbedding, parseEmbeddingRequest, func(er *embeddingRequest) string { return er.Model })
+	if !ok {
 		return
 	}
 	for i, t := range er.Tokens {

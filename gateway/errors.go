@@ -115,54 +115,30 @@ func errInvalidJSON(err error) *APIError {
 	}
 }
 
+// badRequest is a 400 invalid_request_error about param.
+func badRequest(param, code, msg string) *APIError {
+	return &APIError{Status: fasthttp.StatusBadRequest, Type: TypeInvalidRequest, Param: param, Code: code, Message: msg}
+}
+
 func errMissing(param string) *APIError {
-	return &APIError{
-		Status:  fasthttp.StatusBadRequest,
-		Type:    TypeInvalidRequest,
-		Param:   param,
-		Code:    "missing_required_parameter",
-		Message: fmt.Sprintf("Missing required parameter: '%s'.", param),
-	}
+	return badRequest(param, "missing_required_parameter", fmt.Sprintf("Missing required parameter: '%s'.", param))
 }
 
 func errType(param, want, got string) *APIError {
-	return &APIError{
-		Status:  fasthttp.StatusBadRequest,
-		Type:    TypeInvalidRequest,
-		Param:   param,
-		Code:    "invalid_type",
-		Message: fmt.Sprintf("Invalid type for '%s': expected %s, but got %s instead.", param, want, got),
-	}
+	return badRequest(param, "invalid_type",
+		fmt.Sprintf("Invalid type for '%s': expected %s, but got %s instead.", param, want, got))
 }
 
 func errValue(param, format string, args ...any) *APIError {
-	return &APIError{
-		Status:  fasthttp.StatusBadRequest,
-		Type:    TypeInvalidRequest,
-		Param:   param,
-		Code:    "invalid_value",
-		Message: fmt.Sprintf("Invalid '%s': ", param) + fmt.Sprintf(format, args...),
-	}
+	return badRequest(param, "invalid_value", "Invalid '"+param+"': "+fmt.Sprintf(format, args...))
 }
 
 func errUnsupported(param, format string, args ...any) *APIError {
-	return &APIError{
-		Status:  fasthttp.StatusBadRequest,
-		Type:    TypeInvalidRequest,
-		Param:   param,
-		Code:    "unsupported_parameter",
-		Message: fmt.Sprintf(format, args...),
-	}
+	return badRequest(param, "unsupported_parameter", fmt.Sprintf(format, args...))
 }
 
 func errUnsupportedValue(param, format string, args ...any) *APIError {
-	return &APIError{
-		Status:  fasthttp.StatusBadRequest,
-		Type:    TypeInvalidRequest,
-		Param:   param,
-		Code:    "unsupported_value",
-		Message: fmt.Sprintf(format, args...),
-	}
+	return badRequest(param, "unsupported_value", fmt.Sprintf(format, args...))
 }
 
 func errModelNotFound(model string) *APIError {

@@ -24,19 +24,30 @@ const clientCheckInterval = 250 * time.Millisecond
 // request sets no max_tokens; the real count settles it afterwards.
 const defaultReserve = 256
 
-func (s *Server) handleChat(r *request) {
+// parseFor is the common head of the inference handlers: it refuses new
+// work while draining, parses the body and resolves the model. On failure
+// it has answered r and returns ok false.
+func parseFor[T any](s *Server, r *request, kind ModelKind, parse func([]byte, parseLimits) (*T, *APIError),
+	name func(*T) string) (req *T, m *model, ok bool) {
 	if s.closing.Load() {
 		r.fail(errDraining())
-		return
+		return nil, nil, false
 	}
-	cr, e := parseChatRequest(r.ctx.PostBody(), s.plim)
+	req, e := parse(r.ctx.PostBody(), s.plim)
 	if e != nil {
 		r.fail(e)
-		return
+		return nil, nil, false
 	}
-	m, e := s.resolve(cr.Model, KindChat)
-	if e != nil {
+	if m, e = s.resolve(name(req), kind); e != nil {
 		r.fail(e)
+		return nil, nil, false
+	}
+	return req, m, true
+}
+
+func (s *Server) handleChat(r *request) {
+	cr, m, ok := parseFor(s, r, KindChat, parseChatRequest, func(cr *chatRequest) string { return cr.Model })
+	if !ok {
 		return
 	}
 	chars := 0
@@ -49,18 +60,8 @@ func (s *Server) handleChat(r *request) {
 }
 
 func (s *Server) handleCompletions(r *request) {
-	if s.closing.Load() {
-		r.fail(errDraining())
-		return
-	}
-	cr, e := parseCompletionRequest(r.ctx.PostBody(), s.plim)
-	if e != nil {
-		r.fail(e)
-		return
-	}
-	m, e := s.resolve(cr.Model, KindChat)
-	if e != nil {
-		r.fail(e)
+	cr, m, ok := parseFor(s, r, KindChat, parseCompletionRequest, func(cr *completionRequest) string { return cr.Model })
+	if !ok {
 		return
 	}
 	for i, p := range cr.Prompts {

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"bufio"
-	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -522,12 +521,7 @@ func TestIntegrationGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-		defer cancel()
-		shut <- s.Shutdown(ctx)
-	}()
+	shut := shutdownAsync(s, 60*time.Second)
 	time.Sleep(100 * time.Millisecond)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	r, err := client.Get(base + "/readyz")

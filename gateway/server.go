@@ -500,9 +500,7 @@ func (r *request) log(status int) {
 }
 
 func (s *Server) route(r *request) {
-	ctx := r.ctx
-	path := string(ctx.Path())
-	method := string(ctx.Method())
+	path, method := r.path, r.method
 	// Clients configured with a base URL without /v1 still work, as with
 	// llama.cpp's server.
 	api := path

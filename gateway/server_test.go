@@ -224,6 +224,18 @@ func wantError(t testing.TB, resp *http.Response, body []byte, status int, typ, 
 }
 
 // sseEvents reads an event stream and returns its data payloads.
+// shutdownAsync starts s.Shutdown with timeout d; its result comes on the
+// returned channel.
+func shutdownAsync(s *Server, d time.Duration) <-chan error {
+	shut := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		defer cancel()
+		shut <- s.Shutdown(ctx)
+	}()
+	return shut
+}
+
 func sseEvents(t testing.TB, r io.Reader) []string {
 	t.Helper()
 	var out []string
@@ -940,12 +952,7 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	shut := make(chan error, 1)
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		shut <- s.Shutdown(ctx)
-	}()
+	shut := shutdownAsync(s, 10*time.Second)
 	time.Sleep(50 * time.Millisecond)
 	// Draining: not ready, no new connections.
 	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second); err == nil {
@@ -1017,13 +1024,8 @@ func TestDrainDelayKeepsServing(t *testing.T) {
 	cfg := testConfig(helloGen())
 	cfg.DrainDelay = 400 * time.Millisecond
 	s, base := startServer(t, cfg)
-	shut := make(chan error, 1)
 	start := time.Now()
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		shut <- s.Shutdown(ctx)
-	}()
+	shut := shutdownAsync(s, 5*time.Second)
 	time.Sleep(50 * time.Millisecond)
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get(base + "/readyz")
