@@ -1072,3 +1072,30 @@ func TestNonStreamedDisconnectCancelsGeneration(t *testing.T) {
 		t.Fatal("non-streamed generation not cancelled after the client left")
 	}
 }
+
+// TestStreamKeepAlive checks that a stream waiting for its next token sends
+// SSE comment lines, so that proxies and clients do not time it out.
+func TestStreamKeepAlive(t *testing.T) {
+	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
+		return script(ctx, []string{"slow", " tokens"}, 150*time.Millisecond, batcher.FinishStop, nil), nil
+	}}
+	cfg := testConfig(gen)
+	cfg.Limits.StreamKeepAlive = 20 * time.Millisecond
+	_, base := startServer(t, cfg)
+	resp, err := http.Post(base+"/v1/chat/completions", "application/json",
+		strings.NewReader(`{"messages":[{"role":"user","content":"hi"}],"stream":true}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(body), ": keep-alive") {
+		t.Errorf("no keep-alive comment in a stream that waited 150 ms between tokens with a 20 ms interval:\n%s", body)
+	}
+	if !strings.Contains(string(body), "data: [DONE]") {
+		t.Errorf("stream did not finish:\n%s", body)
+	}
+}
