@@ -123,11 +123,16 @@ type Config struct {
 	// llama.cpp's kernel was measured 3× slower for prompts, llama.cpp's
 	// choice when layers are offloaded to a GPU.
 	FlashAttention string
-	Threads        int
-	GPULayers      int
-	QueueLen       int           // waiting requests beyond the slots; more are refused
-	MaxQueueWait   time.Duration // refuse when the predicted wait exceeds it; 0: no limit
-	Logger         *slog.Logger
+	// CacheType is the element type of the KV cells (inference.CacheTypes):
+	// "" or "f16" as llama.cpp; "q8_0" halves the cache's memory (it needs
+	// flash attention, which auto then turns on); "f32" doubles it but
+	// spares the CPU a conversion per cell, which pays off for small models.
+	CacheType    string
+	Threads      int
+	GPULayers    int
+	QueueLen     int           // waiting requests beyond the slots; more are refused
+	MaxQueueWait time.Duration // refuse when the predicted wait exceeds it; 0: no limit
+	Logger       *slog.Logger
 }
 
 // Stats is a snapshot of the scheduler for metrics and routing. Counters

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -102,7 +103,7 @@ func New(cfg Config) (*Batcher, error) {
 	if cfg.PrefillStepFactor <= 1 {
 		cfg.PrefillStepFactor = 2
 	}
-	fa, err := flashAttention(cfg.FlashAttention, cfg.GPULayers)
+	fa, err := flashAttention(cfg.FlashAttention, cfg.GPULayers, cfg.CacheType)
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,7 @@ func New(cfg Config) (*Batcher, error) {
 		}
 		b.gen, err = inference.NewGenerator(m, inference.GeneratorParams{
 			Sequences: cfg.Parallel, CtxSize: ctxSize, BatchSize: cfg.BatchSize, Threads: cfg.Threads,
-			FlashAttention: fa,
+			FlashAttention: fa, CacheType: cfg.CacheType,
 		})
 		if err != nil {
 			m.Close()
@@ -165,14 +166,25 @@ func New(cfg Config) (*Batcher, error) {
 	return b, nil
 }
 
-func flashAttention(mode string, gpuLayers int) (*bool, error) {
+func flashAttention(mode string, gpuLayers int, cacheType string) (*bool, error) {
 	on, off := true, false
+	if cacheType != "" && !slices.Contains(inference.CacheTypes(), cacheType) {
+		return nil, fmt.Errorf("KV cache type %q: want one of %s", cacheType, strings.Join(inference.CacheTypes(), ", "))
+	}
+	// llama.cpp reads quantized values only in its flash-attention kernel.
+	quantized := inference.CacheTypeQuantized(cacheType)
 	switch mode {
 	case "on":
 		return &on, nil
 	case "off":
+		if quantized {
+			return nil, fmt.Errorf("KV cache type %s needs flash attention: use flash attention on or auto, or an f16/f32 cache", cacheType)
+		}
 		return &off, nil
 	case "", "auto":
+		if quantized {
+			return &on, nil
+		}
 		if gpuLayers == 0 {
 			return &off, nil
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -523,4 +524,45 @@ func TestLongPromptIsChunked(t *testing.T) {
 		t.Errorf("%d-token prompt: the streaming sequence got %d tokens while it was read; chunked prefill lets it go on",
 			res.PromptTokens, during)
 	}
+}
+
+func TestFlashAttentionChoice(t *testing.T) {
+	on, off := true, false
+	for _, tc := range []struct {
+		mode, cache string
+		gpuLayers   int
+		want        *bool
+		err         string
+	}{
+		{mode: "auto", want: &off},
+		{mode: "", cache: "f32", want: &off},
+		{mode: "auto", gpuLayers: -1, want: nil},
+		{mode: "auto", cache: "q8_0", want: &on}, // quantized values need the kernel
+		{mode: "on", cache: "f16", want: &on},
+		{mode: "off", cache: "q4_0", err: "needs flash attention"},
+		{mode: "off", cache: "f8", err: "want one of"},
+		{mode: "sometimes", err: "want on, off or auto"},
+	} {
+		got, err := flashAttention(tc.mode, tc.gpuLayers, tc.cache)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%q/%q: err = %v, want %q", tc.mode, tc.cache, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%q/%q: %v", tc.mode, tc.cache, err)
+			continue
+		}
+		if (got == nil) != (tc.want == nil) || (got != nil && *got != *tc.want) {
+			t.Errorf("%q/%q gpu %d: got %v, want %v", tc.mode, tc.cache, tc.gpuLayers, fmtBool(got), fmtBool(tc.want))
+		}
+	}
+}
+
+func fmtBool(b *bool) string {
+	if b == nil {
+		return "llama.cpp's choice"
+	}
+	return strconv.FormatBool(*b)
 }

@@ -43,6 +43,48 @@ type ContextParams struct {
 	UnifiedKV bool
 	// FlashAttention: nil auto, else forced on or off.
 	FlashAttention *bool
+	// CacheTypeK and CacheTypeV are the KV cells' element types, one of
+	// CacheTypes; "" is f16. Quantized types save memory; a quantized V
+	// needs flash attention, and a quantized type's block must divide the
+	// model's head size.
+	CacheTypeK, CacheTypeV string
+}
+
+// cacheTypes maps the names llama.cpp's tools accept for --cache-type-k/v
+// to ggml types.
+var cacheTypes = map[string]C.enum_ggml_type{
+	"f32":    C.GGML_TYPE_F32,
+	"f16":    C.GGML_TYPE_F16,
+	"bf16":   C.GGML_TYPE_BF16,
+	"q8_0":   C.GGML_TYPE_Q8_0,
+	"q5_1":   C.GGML_TYPE_Q5_1,
+	"q5_0":   C.GGML_TYPE_Q5_0,
+	"q4_1":   C.GGML_TYPE_Q4_1,
+	"q4_0":   C.GGML_TYPE_Q4_0,
+	"iq4_nl": C.GGML_TYPE_IQ4_NL,
+}
+
+// CacheTypes lists the KV cache element types, widest first.
+func CacheTypes() []string {
+	return []string{"f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl"}
+}
+
+// CacheTypeQuantized reports whether name is a block-quantized type (one a
+// V cache can only use with flash attention); false for unknown names.
+func CacheTypeQuantized(name string) bool {
+	t, ok := cacheTypes[name]
+	return ok && bool(C.ggml_is_quantized(t))
+}
+
+func cacheType(name string) (C.enum_ggml_type, error) {
+	if name == "" {
+		return C.GGML_TYPE_F16, nil
+	}
+	t, ok := cacheTypes[name]
+	if !ok {
+		return 0, fmt.Errorf("KV cache type %q: want one of %v", name, CacheTypes())
+	}
+	return t, nil
 }
 
 // Context is an inference state: the KV memory and the compute buffers.
@@ -87,16 +129,39 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 		}
 	}
 	cp.kv_unified = C.bool(p.UnifiedKV)
+	var err error
+	if cp.type_k, err = cacheType(p.CacheTypeK); err != nil {
+		return nil, err
+	}
+	if cp.type_v, err = cacheType(p.CacheTypeV); err != nil {
+		return nil, err
+	}
+	// llama.cpp checks this only when it picks flash attention itself; with
+	// it forced on, a row that is not whole blocks aborts the first decode.
+	headK, headV := m.HeadDims()
+	for _, c := range []struct {
+		t    C.enum_ggml_type
+		head int
+		name string
+	}{{cp.type_k, headK, "key"}, {cp.type_v, headV, "value"}} {
+		if blck := int(C.ggml_blck_size(c.t)); c.head > 0 && c.head%blck != 0 {
+			return nil, fmt.Errorf("KV cache type %s stores blocks of %d values, which do not divide the model's %d-value attention %ss",
+				typeName(c.t), blck, c.head, c.name)
+		}
+	}
 	cp.no_perf = true
 	c := C.llama_init_from_model(m.p, cp)
 	if c == nil {
-		return nil, fmt.Errorf("llama.cpp could not create a context (n_ctx=%d n_seq_max=%d): out of memory or invalid sizes", p.NCtx, p.NSeqMax)
+		return nil, fmt.Errorf("llama.cpp could not create a context (n_ctx=%d n_seq_max=%d, KV cache %s/%s): out of memory, invalid sizes, "+
+			"or a quantized cache type whose block does not divide the model's head size", p.NCtx, p.NSeqMax, typeName(cp.type_k), typeName(cp.type_v))
 	}
 	ctx := &Context{p: c, model: m, mem: C.llama_get_memory(c), unified: p.UnifiedKV}
 	ctx.abort = (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))
 	C.infergate_set_abort(c, ctx.abort)
 	return ctx, nil
 }
+
+func typeName(t C.enum_ggml_type) string { return C.GoString(C.ggml_type_name(t)) }
 
 // Close frees the context.
 func (c *Context) Close() {

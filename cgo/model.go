@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strconv"
 	"unsafe"
 )
 
@@ -92,6 +93,28 @@ func (m *Model) HasDecoder() bool { return bool(C.llama_model_has_decoder(m.p)) 
 // be partially removed: prefix reuse must be off for those.
 func (m *Model) IsRecurrent() bool {
 	return bool(C.llama_model_is_recurrent(m.p)) || bool(C.llama_model_is_hybrid(m.p))
+}
+
+// HeadDims are the sizes of one attention head's key and value vectors:
+// the GGUF's key_length/value_length when it has them, else the embedding
+// size over the head count, as llama.cpp derives them.
+func (m *Model) HeadDims() (k, v int) {
+	if heads := int(C.llama_model_n_head(m.p)); heads > 0 {
+		k = m.EmbeddingSize() / heads
+	}
+	v = k
+	arch, _ := m.Meta("general.architecture")
+	if s, ok := m.Meta(arch + ".attention.key_length"); ok {
+		if n, err := strconv.Atoi(s); err == nil {
+			k = n
+		}
+	}
+	if s, ok := m.Meta(arch + ".attention.value_length"); ok {
+		if n, err := strconv.Atoi(s); err == nil {
+			v = n
+		}
+	}
+	return k, v
 }
 
 // Meta returns a metadata value as a string, and whether it exists.

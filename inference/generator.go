@@ -15,7 +15,17 @@ type GeneratorParams struct {
 	Threads   int // 0: llama.cpp's default
 	// FlashAttention: nil lets llama.cpp decide (on where supported).
 	FlashAttention *bool
+	// CacheType is the element type of the KV cells, keys and values (see
+	// CacheTypes); "": f16.
+	CacheType string
 }
+
+// CacheTypes lists the KV cache element types a Generator accepts.
+func CacheTypes() []string { return llama.CacheTypes() }
+
+// CacheTypeQuantized reports whether a KV cache type is block-quantized:
+// llama.cpp then needs flash attention for the values.
+func CacheTypeQuantized(name string) bool { return llama.CacheTypeQuantized(name) }
 
 // Generator decodes batches for many sequences over one llama.cpp context.
 // A step is: Add tokens for any number of sequences, Decode once, then
@@ -57,6 +67,8 @@ func NewGenerator(m *Model, p GeneratorParams) (*Generator, error) {
 		NSeqMax:        p.Sequences,
 		Threads:        p.Threads,
 		FlashAttention: p.FlashAttention,
+		CacheTypeK:     p.CacheType,
+		CacheTypeV:     p.CacheType,
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -356,5 +357,60 @@ func TestTextDecoderHidesControlTokens(t *testing.T) {
 	}
 	if got := d.Add(eos) + d.Flush(); got != "" {
 		t.Errorf("EOS rendered as %q", got)
+	}
+}
+
+// The cache type must reach llama.cpp: f32 cells change the logits a
+// little (f16 rounds keys and values), not the answer; a quantized type the
+// model's head size cannot hold, or an unknown name, is refused clearly.
+func TestCacheTypes(t *testing.T) {
+	chat, _ := testModels(t)
+	prompt, err := chat.Tokenize("Once upon a time, there was a little dog named Max.")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logits := func(cacheType string) []float32 {
+		t.Helper()
+		off := false
+		g, err := NewGenerator(chat, GeneratorParams{Sequences: 1, CtxSize: 256, Threads: 1, FlashAttention: &off, CacheType: cacheType})
+		if err != nil {
+			t.Fatalf("cache type %q: %v", cacheType, err)
+		}
+		defer g.Close()
+		idx, err := g.Add(0, 0, prompt, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := g.Decode(); err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(g.Logits(idx))
+	}
+	f16, f32 := logits(""), logits("f32")
+	if slices.Equal(f16, f32) {
+		t.Error("f32 and f16 caches gave identical logits: the cache type did not reach llama.cpp")
+	}
+	argmax := func(l []float32) int {
+		best := 0
+		for i, v := range l {
+			if v > l[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	if argmax(f16) != argmax(f32) {
+		t.Errorf("f32 cache changed the greedy token: %d, f16 %d", argmax(f32), argmax(f16))
+	}
+
+	on := true
+	// stories260K has 8-dimensional heads; q8_0 blocks hold 32 values.
+	_, err = NewGenerator(chat, GeneratorParams{Sequences: 1, CtxSize: 256, FlashAttention: &on, CacheType: "q8_0"})
+	if err == nil || !strings.Contains(err.Error(), "q8_0") {
+		t.Errorf("q8_0 cache on a model with 8-dimensional heads: err = %v, want a refusal naming the type", err)
+	}
+	_, err = NewGenerator(chat, GeneratorParams{Sequences: 1, CtxSize: 256, CacheType: "f8"})
+	if err == nil || !strings.Contains(err.Error(), "q8_0") {
+		t.Errorf("unknown cache type: err = %v, want one listing the valid types", err)
 	}
 }

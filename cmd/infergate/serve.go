@@ -29,7 +29,7 @@ type serveConfig struct {
 	parallel, embedParallel  int
 	ctxSize, batchSize       int
 	prefillChunk             int
-	flashAttn                string
+	flashAttn, cacheType     string
 	longPrefill              int
 	threads, gpuLayers       int
 	libDir                   string
@@ -79,6 +79,7 @@ func serveOptions(c *serveConfig) *options {
 	o.Int(&c.threads, "threads", 0, "CPU threads for llama.cpp (0: half the CPUs, i.e. the physical cores on SMT machines)")
 	o.Int(&c.longPrefill, "long-prefill", batcher.DefaultLongPrefill, "prompts with more tokens than this are chunked across steps; shorter ones run whole in the next step (-1: chunk all)")
 	o.String(&c.flashAttn, "flash-attn", "auto", "flash attention: on, off, or auto (off on CPU, where it is slower; llama.cpp's choice with --gpu-layers)")
+	o.String(&c.cacheType, "cache-type", "f16", "element type of the KV cache: f32, f16, bf16, q8_0, q5_1, q5_0, q4_1, q4_0 or iq4_nl (quantized types save memory and need flash attention; f32 can be faster on CPU for small models)")
 	o.Int(&c.gpuLayers, "gpu-layers", 0, "layers to offload to the GPU (-1: all); needs a backend from --lib-dir")
 	o.String(&c.libDir, "lib-dir", "", "`dir`ectory of ggml GPU backend libraries (libggml-cuda.so, built by make cuda) to load at start")
 	o.Int(&c.queueLen, "queue-len", 256, "requests that may wait for a slot per model; more are refused with 429")
@@ -267,7 +268,7 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 		bc := batcher.Config{
 			ID: m.ID, ModelPath: m.Path, ChatTemplate: c.chatTemplate,
 			Parallel: c.parallel, CtxSize: c.ctxSize, BatchSize: c.batchSize, PrefillChunk: c.prefillChunk,
-			FlashAttention: c.flashAttn, LongPrefill: c.longPrefill,
+			FlashAttention: c.flashAttn, CacheType: c.cacheType, LongPrefill: c.longPrefill,
 			Threads: c.threads, GPULayers: c.gpuLayers, QueueLen: c.queueLen, MaxQueueWait: c.maxQueueWait,
 			Logger: log,
 		}
