@@ -149,6 +149,7 @@ type scheduler struct {
 	lastTokenCost time.Duration
 	chunk         int
 	order_        []*slot // scratch for prefillOrder
+	left, plan    []int   // scratch for planPrefill
 }
 
 func (b *Batcher) runGenerate() {
@@ -375,7 +376,7 @@ func (s *scheduler) step() error {
 	if decoding > 0 {
 		budget = s.chunkBudget(decodeTime)
 	}
-	err = s.decodePrompts(budget)
+	err = s.decodePrompts(promptRoom(s.b.gen.BatchSize(), s.b.cfg.LongPrefill, budget, decoding > 0), budget)
 	// Asks llama.cpp, not the slots: a test compares the two to find leaks.
 	s.b.kvUsed.Store(int64(s.b.gen.UsedPositions()))
 	return err
@@ -410,28 +411,58 @@ func (s *scheduler) decodeGenerating() (time.Duration, int, error) {
 	return took, n, nil
 }
 
-// decodePrompts decodes waiting prompt tokens, oldest admission first.
-// Prompts with at most LongPrefill tokens left go in whole, as one turn of
-// a conversation usually is once its history is cached: splitting them would
-// only delay their first token. Longer prompts share longBudget tokens a
-// step (chunked prefill). Everything stays within the batch size.
-func (s *scheduler) decodePrompts(longBudget int) error {
-	g := s.b.gen
-	room := g.BatchSize()
-	prefill := 0
-	for _, sl := range s.prefillOrder() {
-		j := sl.job
-		left := len(j.prompt) - sl.prefill
-		n := min(left, room)
-		if left > s.b.cfg.LongPrefill {
+// promptRoom is how many prompt tokens a step may decode: the whole batch
+// while nothing streams; else the chunk budget, or one LongPrefill's worth
+// of whole prompts when that is more, so that a burst of new conversations
+// does not stall the streaming ones for a full batch. Measured at 16
+// streams over HTTP: p99 inter-token time 43 ms instead of 54, median
+// time to first token 100 ms instead of 158, the same throughput.
+func promptRoom(batch, longPrefill, budget int, streaming bool) int {
+	if !streaming {
+		return batch
+	}
+	return min(batch, max(longPrefill, budget))
+}
+
+// planPrefill fills plan with how many tokens of each waiting prompt a step
+// decodes, given the tokens each has left in admission order (FIFO: no
+// prompt starves). Prompts with at most longPrefill tokens left go in whole,
+// as one turn of a conversation usually is once its history is cached:
+// splitting them would only delay their first token. Longer prompts share
+// longBudget tokens (chunked prefill). The total stays within room; the
+// prompt that meets the limit takes what is left of it.
+func planPrefill(left []int, room, longBudget, longPrefill int, plan []int) []int {
+	plan = plan[:0]
+	for _, l := range left {
+		n := min(l, room)
+		if l > longPrefill {
 			n = min(n, longBudget)
 			longBudget -= n
 		}
-		if n <= 0 {
+		n = max(n, 0)
+		plan = append(plan, n)
+		room -= n
+	}
+	return plan
+}
+
+// decodePrompts decodes the prompt tokens planPrefill picks within room.
+func (s *scheduler) decodePrompts(room, longBudget int) error {
+	g := s.b.gen
+	order := s.prefillOrder()
+	s.left = s.left[:0]
+	for _, sl := range order {
+		s.left = append(s.left, len(sl.job.prompt)-sl.prefill)
+	}
+	s.plan = planPrefill(s.left, room, longBudget, s.b.cfg.LongPrefill, s.plan)
+	prefill := 0
+	for i, sl := range order {
+		n := s.plan[i]
+		if n == 0 {
 			continue
 		}
-		chunk := j.prompt[sl.prefill : sl.prefill+n]
-		last := sl.prefill+n == len(j.prompt)
+		chunk := sl.job.prompt[sl.prefill : sl.prefill+n]
+		last := sl.prefill+n == len(sl.job.prompt)
 		idx, err := g.Add(sl.id, sl.prefill, chunk, last)
 		if err != nil {
 			return err
@@ -439,11 +470,7 @@ func (s *scheduler) decodePrompts(longBudget int) error {
 		sl.prefill += n
 		sl.cached = append(sl.cached, chunk...)
 		sl.outIdx = idx // -1 unless last
-		room -= n
 		prefill += n
-		if room == 0 {
-			break
-		}
 	}
 	if prefill == 0 {
 		return nil
