@@ -3,6 +3,7 @@ package batcher
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/infergate/infergate/inference"
@@ -109,6 +110,8 @@ func (b *Batcher) tokenizeEmbed(req EmbedRequest, n int) ([][]inference.Token, i
 // context's sequences and tokens.
 func (b *Batcher) runEmbed() {
 	defer close(b.exited)
+	runtime.LockOSThread() // as runGenerate
+	defer runtime.UnlockOSThread()
 	maxSeqs, maxTokens := b.emb.MaxInputs(), b.emb.MaxTokens()
 	var pending []*embedJob
 	for {
