@@ -21,6 +21,9 @@ func benchFlashAttention() *bool {
 	return nil
 }
 
+// benchCacheType reads INFERGATE_BENCH_CACHE, the KV cache type (f16 when unset).
+func benchCacheType() string { return os.Getenv("INFERGATE_BENCH_CACHE") }
+
 func benchThreads() int {
 	if n, err := strconv.Atoi(os.Getenv("INFERGATE_BENCH_THREADS")); err == nil && n > 0 {
 		return n
@@ -41,7 +44,7 @@ func BenchmarkDecode(b *testing.B) {
 	}
 	for _, seqs := range []int{1, 8, 32} {
 		b.Run(fmt.Sprintf("seqs=%d", seqs), func(b *testing.B) {
-			g, err := NewGenerator(chat, GeneratorParams{Sequences: seqs, CtxSize: seqs * 1024, BatchSize: 512, Threads: benchThreads(), FlashAttention: benchFlashAttention()})
+			g, err := NewGenerator(chat, GeneratorParams{Sequences: seqs, CtxSize: seqs * 1024, BatchSize: 512, Threads: benchThreads(), FlashAttention: benchFlashAttention(), CacheType: benchCacheType()})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -88,7 +91,7 @@ func BenchmarkDecode(b *testing.B) {
 //	go test -run '^$' -bench Prefill -benchtime 20x ./inference/
 func BenchmarkPrefill(b *testing.B) {
 	chat, _ := testModels(b)
-	g, err := NewGenerator(chat, GeneratorParams{Sequences: 1, CtxSize: 1024, BatchSize: 512, Threads: benchThreads(), FlashAttention: benchFlashAttention()})
+	g, err := NewGenerator(chat, GeneratorParams{Sequences: 1, CtxSize: 1024, BatchSize: 512, Threads: benchThreads(), FlashAttention: benchFlashAttention(), CacheType: benchCacheType()})
 	if err != nil {
 		b.Fatal(err)
 	}
