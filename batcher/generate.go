@@ -385,8 +385,9 @@ func (s *scheduler) step() error {
 		budget = s.chunkBudget(decodeTime)
 	}
 	err = s.decodePrompts(promptRoom(s.b.gen.BatchSize(), s.b.cfg.LongPrefill, budget, decoding > 0), budget)
-	// Asks llama.cpp, not the slots: a test compares the two to find leaks.
-	s.b.kvUsed.Store(int64(s.b.gen.UsedPositions()))
+	// The slots' own count: asking llama.cpp would be two cgo calls per
+	// slot every step. TestStress checks that the two agree.
+	s.b.kvUsed.Store(int64(s.heldPositions()))
 	return err
 }
 
@@ -694,21 +695,29 @@ func (b *Batcher) ClearCache() {
 	})
 }
 
-// cachedTokens is the number of positions the slots believe they hold; it
-// must equal the KV memory's count (a test checks that nothing leaks).
+// heldPositions is the number of KV positions the slots account for.
+func (s *scheduler) heldPositions() int {
+	n := 0
+	for _, sl := range s.slots {
+		n += len(sl.decodedPrefix())
+	}
+	return n
+}
+
+// cachedTokens is the number of positions the slots believe they hold, and
+// sets UsedCells to llama.cpp's own count: the two must be equal (a test
+// checks that nothing leaks).
 func (b *Batcher) cachedTokens() int {
 	n := 0
 	b.control(func(s *scheduler) {
-		for _, sl := range s.slots {
-			n += len(sl.decodedPrefix())
-		}
+		n = s.heldPositions()
 		b.kvUsed.Store(int64(b.gen.UsedPositions()))
 	})
 	return n
 }
 
 // UsedCells reports the KV positions held by all sequences, cached prefixes
-// included, as of the last step.
+// included, as of the last step (ClearCache sets llama.cpp's own count).
 func (b *Batcher) UsedCells() int { return int(b.kvUsed.Load()) }
 
 func commonPrefix(a, b []inference.Token) int {

@@ -50,41 +50,49 @@ type ContextParams struct {
 	CacheTypeK, CacheTypeV string
 }
 
-// cacheTypes maps the names llama.cpp's tools accept for --cache-type-k/v
-// to ggml types.
-var cacheTypes = map[string]C.enum_ggml_type{
-	"f32":    C.GGML_TYPE_F32,
-	"f16":    C.GGML_TYPE_F16,
-	"bf16":   C.GGML_TYPE_BF16,
-	"q8_0":   C.GGML_TYPE_Q8_0,
-	"q5_1":   C.GGML_TYPE_Q5_1,
-	"q5_0":   C.GGML_TYPE_Q5_0,
-	"q4_1":   C.GGML_TYPE_Q4_1,
-	"q4_0":   C.GGML_TYPE_Q4_0,
-	"iq4_nl": C.GGML_TYPE_IQ4_NL,
+// cacheTypes are the names llama.cpp's tools accept for --cache-type-k/v,
+// widest first, with their ggml types.
+var cacheTypes = []struct {
+	name string
+	t    C.enum_ggml_type
+}{
+	{"f32", C.GGML_TYPE_F32},
+	{"f16", C.GGML_TYPE_F16},
+	{"bf16", C.GGML_TYPE_BF16},
+	{"q8_0", C.GGML_TYPE_Q8_0},
+	{"q5_1", C.GGML_TYPE_Q5_1},
+	{"q5_0", C.GGML_TYPE_Q5_0},
+	{"q4_1", C.GGML_TYPE_Q4_1},
+	{"q4_0", C.GGML_TYPE_Q4_0},
+	{"iq4_nl", C.GGML_TYPE_IQ4_NL},
 }
 
 // CacheTypes lists the KV cache element types, widest first.
 func CacheTypes() []string {
-	return []string{"f32", "f16", "bf16", "q8_0", "q5_1", "q5_0", "q4_1", "q4_0", "iq4_nl"}
+	names := make([]string, len(cacheTypes))
+	for i, c := range cacheTypes {
+		names[i] = c.name
+	}
+	return names
 }
 
 // CacheTypeQuantized reports whether name is a block-quantized type (one a
 // V cache can only use with flash attention); false for unknown names.
 func CacheTypeQuantized(name string) bool {
-	t, ok := cacheTypes[name]
-	return ok && bool(C.ggml_is_quantized(t))
+	t, err := cacheType(name)
+	return err == nil && bool(C.ggml_is_quantized(t))
 }
 
 func cacheType(name string) (C.enum_ggml_type, error) {
 	if name == "" {
 		return C.GGML_TYPE_F16, nil
 	}
-	t, ok := cacheTypes[name]
-	if !ok {
-		return 0, fmt.Errorf("KV cache type %q: want one of %v", name, CacheTypes())
+	for _, c := range cacheTypes {
+		if c.name == name {
+			return c.t, nil
+		}
 	}
-	return t, nil
+	return 0, fmt.Errorf("KV cache type %q: want one of %v", name, CacheTypes())
 }
 
 // Context is an inference state: the KV memory and the compute buffers.
@@ -153,7 +161,7 @@ func NewContext(m *Model, p ContextParams) (*Context, error) {
 	c := C.llama_init_from_model(m.p, cp)
 	if c == nil {
 		return nil, fmt.Errorf("llama.cpp could not create a context (n_ctx=%d n_seq_max=%d, KV cache %s/%s): out of memory, invalid sizes, "+
-			"or a quantized cache type whose block does not divide the model's head size", p.NCtx, p.NSeqMax, typeName(cp.type_k), typeName(cp.type_v))
+			"or a cache type this model does not support", p.NCtx, p.NSeqMax, typeName(cp.type_k), typeName(cp.type_v))
 	}
 	ctx := &Context{p: c, model: m, mem: C.llama_get_memory(c), unified: p.UnifiedKV}
 	ctx.abort = (*C.int)(C.calloc(1, C.size_t(unsafe.Sizeof(C.int(0)))))

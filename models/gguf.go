@@ -543,10 +543,10 @@ func (d *decoder) file() (*File, error) {
 		Version: version,
 		// Capacities are capped: the counts are not yet proven, and a large
 		// file leaves room for large (false) counts.
-		KV:        make([]KV, 0, min64(nKV, 4096)),
-		Tensors:   make([]TensorInfo, 0, min64(nTensors, 4096)),
+		KV:        make([]KV, 0, min(nKV, 4096)),
+		Tensors:   make([]TensorInfo, 0, min(nTensors, 4096)),
 		Alignment: DefaultAlignment,
-		index:     make(map[string]int, min64(nKV, 4096)),
+		index:     make(map[string]int, min(nKV, 4096)),
 	}
 
 	for i := uint64(0); i < nKV; i++ {
@@ -583,7 +583,7 @@ func (d *decoder) file() (*File, error) {
 		f.Alignment = uint64(a)
 	}
 
-	names := make(map[string]struct{}, min64(nTensors, 4096))
+	names := make(map[string]struct{}, min(nTensors, 4096))
 	for i := uint64(0); i < nTensors; i++ {
 		ti, err := d.tensorInfo(i, f.Alignment)
 		if err != nil {
@@ -754,22 +754,22 @@ func (d *decoder) array(depth int) (Array, error) {
 	if err != nil {
 		return Array{}, err
 	}
-	min := t.minSize()
-	if min == 0 {
+	elem := t.minSize()
+	if elem == 0 {
 		return Array{}, d.errorf(ErrCorrupt, "%s: array has unknown element type %d", d.where, et)
 	}
 	if n > maxArrayLen {
 		return Array{}, d.errorf(ErrCorrupt, "%s: array length %d exceeds the limit of %d", d.where, n, maxArrayLen)
 	}
-	if n > d.remaining()/min {
-		return Array{}, d.errorf(ErrTruncated, "file is %d bytes, %s: array of %d %s values needs at least %d more bytes", d.size, d.where, n, t, n*min)
+	if n > d.remaining()/elem {
+		return Array{}, d.errorf(ErrTruncated, "file is %d bytes, %s: array of %d %s values needs at least %d more bytes", d.size, d.where, n, t, n*elem)
 	}
 	a := Array{Type: t}
 	switch t {
 	case TypeString:
 		// Strings are read one by one, so memory grows only with bytes that
 		// really exist.
-		vs := make([]string, 0, min64(n, 4096))
+		vs := make([]string, 0, min(n, 4096))
 		for range n {
 			s, err := d.str(maxStringLen)
 			if err != nil {
@@ -779,7 +779,7 @@ func (d *decoder) array(depth int) (Array, error) {
 		}
 		a.Values = vs
 	case TypeArray:
-		vs := make([]Array, 0, min64(n, 4096))
+		vs := make([]Array, 0, min(n, 4096))
 		for range n {
 			v, err := d.array(depth + 1)
 			if err != nil {
@@ -790,7 +790,7 @@ func (d *decoder) array(depth int) (Array, error) {
 		a.Values = vs
 	default:
 		// Fixed-size elements: n*size bytes were checked to exist above.
-		raw := make([]byte, n*min)
+		raw := make([]byte, n*elem)
 		if err := d.read(raw); err != nil {
 			return Array{}, err
 		}
@@ -805,73 +805,35 @@ func decodeFixed(t ValueType, raw []byte, n int) any {
 	case TypeUint8:
 		return raw
 	case TypeInt8:
-		vs := make([]int8, n)
-		for i := range vs {
-			vs[i] = int8(raw[i])
-		}
-		return vs
+		return decodeEach(raw, n, 1, func(b []byte) int8 { return int8(b[0]) })
 	case TypeBool:
-		vs := make([]bool, n)
-		for i := range vs {
-			vs[i] = raw[i] != 0
-		}
-		return vs
+		return decodeEach(raw, n, 1, func(b []byte) bool { return b[0] != 0 })
 	case TypeUint16:
-		vs := make([]uint16, n)
-		for i := range vs {
-			vs[i] = le.Uint16(raw[2*i:])
-		}
-		return vs
+		return decodeEach(raw, n, 2, le.Uint16)
 	case TypeInt16:
-		vs := make([]int16, n)
-		for i := range vs {
-			vs[i] = int16(le.Uint16(raw[2*i:]))
-		}
-		return vs
+		return decodeEach(raw, n, 2, func(b []byte) int16 { return int16(le.Uint16(b)) })
 	case TypeUint32:
-		vs := make([]uint32, n)
-		for i := range vs {
-			vs[i] = le.Uint32(raw[4*i:])
-		}
-		return vs
+		return decodeEach(raw, n, 4, le.Uint32)
 	case TypeInt32:
-		vs := make([]int32, n)
-		for i := range vs {
-			vs[i] = int32(le.Uint32(raw[4*i:]))
-		}
-		return vs
+		return decodeEach(raw, n, 4, func(b []byte) int32 { return int32(le.Uint32(b)) })
 	case TypeFloat32:
-		vs := make([]float32, n)
-		for i := range vs {
-			vs[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
-		}
-		return vs
+		return decodeEach(raw, n, 4, func(b []byte) float32 { return math.Float32frombits(le.Uint32(b)) })
 	case TypeUint64:
-		vs := make([]uint64, n)
-		for i := range vs {
-			vs[i] = le.Uint64(raw[8*i:])
-		}
-		return vs
+		return decodeEach(raw, n, 8, le.Uint64)
 	case TypeInt64:
-		vs := make([]int64, n)
-		for i := range vs {
-			vs[i] = int64(le.Uint64(raw[8*i:]))
-		}
-		return vs
+		return decodeEach(raw, n, 8, func(b []byte) int64 { return int64(le.Uint64(b)) })
 	default: // TypeFloat64
-		vs := make([]float64, n)
-		for i := range vs {
-			vs[i] = math.Float64frombits(le.Uint64(raw[8*i:]))
-		}
-		return vs
+		return decodeEach(raw, n, 8, func(b []byte) float64 { return math.Float64frombits(le.Uint64(b)) })
 	}
 }
 
-func min64(a, b uint64) uint64 {
-	if a < b {
-		return a
+// decodeEach decodes n elements of size bytes each from raw.
+func decodeEach[T any](raw []byte, n, size int, f func([]byte) T) []T {
+	vs := make([]T, n)
+	for i := range vs {
+		vs[i] = f(raw[size*i:])
 	}
-	return b
+	return vs
 }
 
 // Get returns the value stored under key (see KV for the Go types).
