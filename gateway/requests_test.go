@@ -266,14 +266,7 @@ func TestParseEmbeddingRequest(t *testing.T) {
 
 func TestErrorBody(t *testing.T) {
 	e := errType("messages[0].content", "a string", "a number")
-	var got struct {
-		Error struct {
-			Message string  `json:"message"`
-			Type    string  `json:"type"`
-			Param   *string `json:"param"`
-			Code    *string `json:"code"`
-		} `json:"error"`
-	}
+	var got apiErr
 	if err := json.Unmarshal(e.appendJSON(nil), &got); err != nil {
 		t.Fatal(err)
 	}

@@ -31,14 +31,7 @@ func TestAsmVariants(t *testing.T) {
 			continue
 		}
 		for n := 0; n <= 200; n++ {
-			a := make([]float32, n)
-			b := make([]float32, n)
-			c := make([]int8, n)
-			for i := range a {
-				a[i] = float32(rng.NormFloat64())
-				b[i] = float32(rng.NormFloat64())
-				c[i] = int8(rng.IntN(255) - 127)
-			}
+			a, b, c := kernelInputs(rng, n)
 			tol := 1e-4 * float64(n+1)
 			check := func(kind string, got, want float32, tol float64) {
 				if math.Abs(float64(got-want)) > tol {

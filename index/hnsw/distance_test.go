@@ -14,14 +14,7 @@ import (
 func TestKernelsMatchFallback(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, n := range []int{0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 127, 128, 384, 385, 768, 1536} {
-		a := make([]float32, n)
-		b := make([]float32, n)
-		c := make([]int8, n)
-		for i := range a {
-			a[i] = float32(rng.NormFloat64())
-			b[i] = float32(rng.NormFloat64())
-			c[i] = int8(rng.IntN(255) - 127)
-		}
+		a, b, c := kernelInputs(rng, n)
 		tests := []struct {
 			name      string
 			got, want float32

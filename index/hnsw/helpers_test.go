@@ -140,3 +140,15 @@ func recallOf(got []Result, want []uint64) float64 {
 	}
 	return float64(hit) / float64(len(want))
 }
+
+// kernelInputs draws two float vectors and an int8 one of length n for the
+// distance kernel tests.
+func kernelInputs(rng *rand.Rand, n int) (a, b []float32, c []int8) {
+	a, b, c = make([]float32, n), make([]float32, n), make([]int8, n)
+	for i := range a {
+		a[i] = float32(rng.NormFloat64())
+		b[i] = float32(rng.NormFloat64())
+		c[i] = int8(rng.IntN(255) - 127)
+	}
+	return a, b, c
+}
