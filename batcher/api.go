@@ -31,6 +31,7 @@ type Sampling struct {
 // Request is one generation. Exactly one of Messages, Prompt or PromptTokens
 // is set: Messages go through the model's chat template.
 type Request struct {
+	ID           string // the caller's request id, for log lines
 	Messages     []Message
 	Prompt       string
 	PromptTokens []int32
@@ -78,21 +79,40 @@ type EmbedResult struct {
 	PromptTokens int
 }
 
-// ErrOverloaded is returned when the admission queue is full or the
+// OverloadedError is returned when the admission queue is full or the
 // predicted wait exceeds the configured maximum.
-type ErrOverloaded struct{ RetryAfter time.Duration }
+type OverloadedError struct{ RetryAfter time.Duration }
 
-func (e *ErrOverloaded) Error() string {
+func (e *OverloadedError) Error() string {
 	return fmt.Sprintf("server overloaded: admission queue full, retry after %s", e.RetryAfter)
 }
 
-// ErrPromptTooLong is returned up front for a prompt that cannot fit the
+// PromptTooLongError is returned up front for a prompt that cannot fit the
 // per-sequence context.
-type ErrPromptTooLong struct{ Tokens, Limit int }
+type PromptTooLongError struct{ Tokens, Limit int }
 
-func (e *ErrPromptTooLong) Error() string {
+func (e *PromptTooLongError) Error() string {
 	return fmt.Sprintf("prompt is %d tokens, the context holds %d", e.Tokens, e.Limit)
 }
+
+// RequestError is a request the model cannot serve as given: the client's
+// mistake, never the server's. Field names the part of the Request at fault.
+type RequestError struct {
+	Field string // one of the Field constants
+	Err   error
+}
+
+// The parts of a Request that a RequestError names.
+const (
+	FieldPrompt   = "prompt"   // Prompt or PromptTokens
+	FieldMessages = "messages" // Messages, or the chat template applied to them
+	FieldGrammar  = "grammar"  // Sampling.Grammar
+	FieldInput    = "input"    // EmbedRequest's texts or tokens
+)
+
+func (e *RequestError) Error() string { return e.Field + ": " + e.Err.Error() }
+
+func (e *RequestError) Unwrap() error { return e.Err }
 
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("batcher: closed")

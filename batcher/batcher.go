@@ -296,7 +296,7 @@ func (b *Batcher) admit() error {
 		if retry < time.Second {
 			retry = time.Second
 		}
-		return &ErrOverloaded{RetryAfter: retry}
+		return &OverloadedError{RetryAfter: retry}
 	}
 	return nil
 }

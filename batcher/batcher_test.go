@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infergate/infergate/inference"
+	"github.com/infergate/infergate/internal/testenv"
 	"github.com/infergate/infergate/models"
 )
 
@@ -84,23 +86,104 @@ func greedy(prompt string, n int) Request {
 	return Request{Prompt: prompt, MaxTokens: n}
 }
 
-func TestGreedyIdenticalAloneAndAmong31(t *testing.T) {
+// reference is a prompt's greedy continuation computed alone, straight on
+// the engine: the text each step added and how far the chosen token's
+// logit led the runner-up.
+type reference struct {
+	pieces []string
+	gaps   []float32
+}
+
+func greedyReference(t *testing.T, prompt string, n int) reference {
+	t.Helper()
+	m, err := inference.Load(modelPath(t, models.StoriesModel), inference.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	g, err := inference.NewGenerator(m, inference.GeneratorParams{Sequences: 1, CtxSize: 1024, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	toks, err := m.Tokenize(prompt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := g.Add(0, 0, toks, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref reference
+	dec := m.NewTextDecoder()
+	for pos := len(toks); len(ref.pieces) < n; pos++ {
+		if err := g.Decode(); err != nil {
+			t.Fatal(err)
+		}
+		logits := g.Logits(idx)
+		best, second := 0, -1
+		for i, x := range logits {
+			switch {
+			case x > logits[best]:
+				best, second = i, best
+			case i != best && (second < 0 || x > logits[second]):
+				second = i
+			}
+		}
+		if m.IsEOG(inference.Token(best)) {
+			break
+		}
+		ref.pieces = append(ref.pieces, dec.Add(inference.Token(best)))
+		ref.gaps = append(ref.gaps, logits[best]-logits[second])
+		if idx, err = g.Add(0, pos, []inference.Token{inference.Token(best)}, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ref
+}
+
+// nearTie is how close the reference's top two logits must be for a
+// batched run to choose otherwise: twice the logit tolerance inference's
+// TestBatchedLogitsMatchAlone allows.
+const nearTie = 0.1
+
+// matchesGreedy checks a greedy text of up to n tokens against the
+// prompt's reference continuation: it may part from it only where the
+// reference's top two logits were a near tie. It reports whether it
+// parted.
+func matchesGreedy(t *testing.T, prompt, text string, n int) bool {
+	t.Helper()
+	if text == "" {
+		t.Errorf("prompt %q: nothing generated", prompt)
+		return false
+	}
+	ref := greedyReference(t, prompt, n)
+	at := 0 // bytes of text matched so far
+	for step, piece := range ref.pieces {
+		if strings.HasPrefix(text[at:], piece) {
+			at += len(piece)
+			continue
+		}
+		if ref.gaps[step] > nearTie {
+			t.Errorf("prompt %q: the text parts from the greedy reference at step %d, where the reference's top two logits are %g apart:\n reference %q\n got       %q",
+				prompt, step, ref.gaps[step], strings.Join(ref.pieces, ""), text)
+		}
+		return true
+	}
+	return false
+}
+
+// TestGreedyMatchesAloneAmong31 runs 32 greedy prompts at once and checks
+// each against its continuation computed alone. llama.cpp does not promise
+// bit-identical logits across batch shapes (see inference's
+// TestBatchedLogitsMatchAlone), so a text may part from the reference, but
+// only at a step where the reference's top two logits were a near tie;
+// anything the scheduler mixed up between slots (positions, sequence ids,
+// shared prefixes) parts at once and for good reason.
+func TestGreedyMatchesAloneAmong31(t *testing.T) {
 	b := newChat(t, Config{Parallel: 32, CtxSize: 32 * 256, QueueLen: 64})
 	prompts := storyPrompts(32)
 	const n = 40
-	alone := make([]string, len(prompts))
-	for i, p := range prompts {
-		s, err := b.Generate(context.Background(), greedy(p, n))
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, res := collect(s)
-		if res.Err != nil || text == "" {
-			t.Fatalf("prompt %d: err %v, text %q", i, res.Err, text)
-		}
-		alone[i] = text
-	}
-	b.ClearCache() // no prefix reuse: every prompt is computed in the big batch
 	together := make([]string, len(prompts))
 	var wg sync.WaitGroup
 	for i, p := range prompts {
@@ -112,15 +195,21 @@ func TestGreedyIdenticalAloneAndAmong31(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			together[i], _ = collect(s)
+			var res Result
+			together[i], res = collect(s)
+			if res.Err != nil {
+				t.Error(res.Err)
+			}
 		}()
 	}
 	wg.Wait()
-	for i := range prompts {
-		if alone[i] != together[i] {
-			t.Errorf("prompt %q:\n alone    %q\n among 31 %q", prompts[i], alone[i], together[i])
+	parted := 0
+	for i, p := range prompts {
+		if matchesGreedy(t, p, together[i], n) {
+			parted++
 		}
 	}
+	t.Logf("%d of %d texts parted from their reference at a near tie", parted, len(prompts))
 }
 
 func TestFinishReasons(t *testing.T) {
@@ -168,23 +257,88 @@ func TestFinishReasons(t *testing.T) {
 
 	t.Run("prompt longer than context refused", func(t *testing.T) {
 		_, err := b.Generate(ctx, Request{Prompt: longPrompt(t, b, b.SeqCtx()+20, "Sam sat.")})
-		var tooLong *ErrPromptTooLong
+		var tooLong *PromptTooLongError
 		if !errors.As(err, &tooLong) || tooLong.Limit != b.SeqCtx() || tooLong.Tokens < b.SeqCtx()+20 {
-			t.Errorf("got %v, want ErrPromptTooLong with its token count", err)
+			t.Errorf("got %v, want PromptTooLongError with its token count", err)
 		}
 	})
 
-	t.Run("token prompt outside vocabulary", func(t *testing.T) {
-		if _, err := b.Generate(ctx, Request{PromptTokens: []int32{1, 99999}}); err == nil {
-			t.Error("a token id beyond the vocabulary was accepted")
-		}
-	})
+	// Each is the client's mistake: a *RequestError naming the field.
+	for _, tc := range []struct {
+		name  string
+		req   Request
+		field string
+	}{
+		{"token outside the vocabulary", Request{PromptTokens: []int32{1, 99999}}, FieldPrompt},
+		{"unparsable grammar", Request{Prompt: "x", Sampling: Sampling{Grammar: "root ::= ("}}, FieldGrammar},
+		{"undefined grammar rule", Request{Prompt: "x", Sampling: Sampling{Grammar: "root ::= item"}}, FieldGrammar},
+		{"left-recursive grammar", Request{Prompt: "x", Sampling: Sampling{Grammar: "root ::= root \"a\" | \"a\""}}, FieldGrammar},
+		// llama.cpp refuses repetition counts above 2,000.
+		{"grammar repetition past llama.cpp's limit", Request{Prompt: "x", Sampling: Sampling{Grammar: `root ::= [a-z]{0,5000}`}}, FieldGrammar},
+		{"grammar without a root", Request{Prompt: "x", Sampling: Sampling{Grammar: `item ::= "a"`}}, FieldGrammar},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := b.Generate(ctx, tc.req)
+			var re *RequestError
+			if !errors.As(err, &re) || re.Field != tc.field {
+				t.Fatalf("got %v, want a RequestError for %s", err, tc.field)
+			}
+		})
+	}
+	// Nothing above reached a slot or stayed queued.
+	if st := b.Stats(); st.Running != 0 || st.Waiting != 0 {
+		t.Errorf("after refused requests: %d running, %d waiting", st.Running, st.Waiting)
+	}
+}
 
-	t.Run("bad grammar refused", func(t *testing.T) {
-		if _, err := b.Generate(ctx, Request{Prompt: "x", Sampling: Sampling{Grammar: "root ::= ("}}); err == nil {
-			t.Error("an unparsable grammar was accepted")
+// TestDecodeFailureEndsOnlyItsSequence makes one sequence outgrow its KV
+// stream: the scheduler is told a sequence may hold more positions than
+// llama.cpp gave it, so llama_decode finds no room for that sequence's
+// next token. The batch is split until that sequence alone fails; the
+// others stream to their end.
+func TestDecodeFailureEndsOnlyItsSequence(t *testing.T) {
+	b := newChat(t, Config{Parallel: 4, CtxSize: 4 * 64, QueueLen: 8})
+	real := b.seqCtx
+	b.seqCtx = real + 64 // set before any request: the job send orders it before the scheduler reads it
+	ctx := context.Background()
+	over, err := b.Generate(ctx, Request{Prompt: longPrompt(t, b, real-8, "Tom ran."), MaxTokens: 40, IgnoreEOS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var others []*Stream
+	for _, p := range storyPrompts(3) {
+		s, err := b.Generate(ctx, Request{Prompt: p, MaxTokens: 30, IgnoreEOS: true})
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		others = append(others, s)
+	}
+	_, res := collect(over)
+	if res.Err == nil || !errors.Is(res.Err, inference.ErrNoKVSpace) {
+		t.Fatalf("the sequence past its KV stream: %+v, want a no-KV-space error", res)
+	}
+	if got := res.PromptTokens + res.CompletionTokens; got > real+1 {
+		t.Errorf("it generated %d tokens past the %d-cell stream", got-real, real)
+	}
+	for i, s := range others {
+		text, res := collect(s)
+		if res.Err != nil || res.CompletionTokens != 30 || text == "" {
+			t.Errorf("sequence %d beside it: %d tokens, err %v", i, res.CompletionTokens, res.Err)
+		}
+	}
+	// The failed sequence's cells were dropped; the scheduler's count and
+	// llama.cpp's agree.
+	if held, used := b.cachedTokens(), b.UsedCells(); held != used {
+		t.Errorf("slots account for %d positions, llama.cpp holds %d", held, used)
+	}
+	// And the batcher still serves.
+	s, err := b.Generate(ctx, greedy("Once upon a time", 8))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, res := collect(s); res.Err != nil || res.CompletionTokens != 8 {
+		t.Errorf("after the failure: %+v", res)
+	}
 }
 
 func TestGrammarConstrainsOutput(t *testing.T) {
@@ -266,9 +420,9 @@ func TestOverloadRefusedWithRetryHint(t *testing.T) {
 		}
 	}
 	_, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 1})
-	var over *ErrOverloaded
+	var over *OverloadedError
 	if !errors.As(err, &over) || over.RetryAfter <= 0 {
-		t.Fatalf("got %v, want ErrOverloaded with a retry hint", err)
+		t.Fatalf("got %v, want OverloadedError with a retry hint", err)
 	}
 	if b.Stats().Refused != 1 {
 		t.Errorf("refused counter %d, want 1", b.Stats().Refused)
@@ -287,9 +441,9 @@ func TestQueueWaitLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, res := collect(s)
-	var over *ErrOverloaded
+	var over *OverloadedError
 	if !errors.As(res.Err, &over) || res.QueueWait < 50*time.Millisecond || res.CompletionTokens != 0 {
-		t.Errorf("queued request: %+v, want ErrOverloaded after waiting 50ms", res)
+		t.Errorf("queued request: %+v, want OverloadedError after waiting 50ms", res)
 	}
 }
 
@@ -314,9 +468,13 @@ func TestPrefixCacheReuse(t *testing.T) {
 	}
 	b.ClearCache()
 	uncached, third := run(system + " Then Mia sang.")
-	if third.CachedTokens != 0 || uncached != text {
-		t.Errorf("reused prefix changed the output: %q vs recomputed %q", text, uncached)
+	if third.CachedTokens != 0 {
+		t.Errorf("after ClearCache the request reused %d tokens", third.CachedTokens)
 	}
+	// Reused cells hold what recomputing them gives (up to the rounding
+	// of another batch shape): both texts follow the greedy reference.
+	matchesGreedy(t, system+" Then Mia sang.", text, 20)
+	matchesGreedy(t, system+" Then Mia sang.", uncached, 20)
 	if st := b.Stats(); st.PrefixHits == 0 || st.PrefixHitTokens < 290 {
 		t.Errorf("stats: %d hits, %d tokens", st.PrefixHits, st.PrefixHitTokens)
 	}
@@ -445,8 +603,14 @@ func TestEmbeddingsCoalesce(t *testing.T) {
 	}
 
 	long := strings.Repeat("password reset help ", 400)
-	if _, err := b.Embed(ctx, EmbedRequest{Texts: []string{long}}); !errors.As(err, new(*ErrPromptTooLong)) {
-		t.Errorf("over-long input: got %v, want ErrPromptTooLong", err)
+	for _, bad := range []EmbedRequest{{}, {Tokens: [][]int32{{1, 99999}}}, {Tokens: [][]int32{{}}}} {
+		var re *RequestError
+		if _, err := b.Embed(ctx, bad); !errors.As(err, &re) || re.Field != FieldInput {
+			t.Errorf("embedding %+v: got %v, want a RequestError for the input", bad, err)
+		}
+	}
+	if _, err := b.Embed(ctx, EmbedRequest{Texts: []string{long}}); !errors.As(err, new(*PromptTooLongError)) {
+		t.Errorf("over-long input: got %v, want PromptTooLongError", err)
 	}
 	res, err := b.Embed(ctx, EmbedRequest{Texts: []string{long}, Truncate: true})
 	if err != nil || len(res.Vectors) != 1 || res.PromptTokens != b.SeqCtx() {
@@ -470,7 +634,9 @@ func TestCloseEndsStreams(t *testing.T) {
 		}
 		streams = append(streams, s)
 	}
-	time.Sleep(20 * time.Millisecond)
+	// Close while one runs and two wait.
+	testenv.Eventually(t, 10*time.Second, func() bool { st := b.Stats(); return st.Running == 1 && st.Waiting == 2 },
+		"the scheduler did not take up the first request")
 	b.Close()
 	for i, s := range streams {
 		_, res := collect(s)
@@ -507,9 +673,7 @@ func TestLongPromptIsChunked(t *testing.T) {
 			streamed.Add(int64(d.Tokens))
 		}
 	}()
-	for streamed.Load() < 3 {
-		time.Sleep(time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return streamed.Load() >= 3 }, "the first stream sent no tokens")
 	long := longPrompt(t, b, 600, "Tom had a kite.")
 	before := streamed.Load()
 	s, err := b.Generate(context.Background(), Request{Prompt: long, MaxTokens: 1})

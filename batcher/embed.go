@@ -2,6 +2,7 @@ package batcher
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"time"
@@ -23,7 +24,7 @@ type embedDone struct {
 
 // Embed embeds every input, coalesced with other requests' inputs into
 // shared decodes. An input longer than the model's context is cut when
-// req.Truncate is set and refused with *ErrPromptTooLong otherwise.
+// req.Truncate is set and refused with *PromptTooLongError otherwise.
 func (b *Batcher) Embed(ctx context.Context, req EmbedRequest) (EmbedResult, error) {
 	if b.emb == nil {
 		return EmbedResult{}, fmt.Errorf("model %s generates text; it does not serve embeddings", b.id)
@@ -33,7 +34,7 @@ func (b *Batcher) Embed(ctx context.Context, req EmbedRequest) (EmbedResult, err
 		n = len(req.Tokens)
 	}
 	if n == 0 {
-		return EmbedResult{}, fmt.Errorf("no input to embed")
+		return EmbedResult{}, &RequestError{Field: FieldInput, Err: errors.New("no input to embed")}
 	}
 	j, total, err := b.queueEmbed(ctx, req, n)
 	if err != nil {
@@ -81,22 +82,23 @@ func (b *Batcher) tokenizeEmbed(req EmbedRequest, n int) ([][]inference.Token, i
 		if len(req.Tokens) > 0 {
 			for _, t := range req.Tokens[i] {
 				if t < 0 || t >= vocab {
-					return nil, 0, fmt.Errorf("input %d: token %d is outside the vocabulary [0,%d)", i, t, vocab)
+					return nil, 0, &RequestError{Field: FieldInput,
+						Err: fmt.Errorf("input %d: token %d is outside the vocabulary [0,%d)", i, t, vocab)}
 				}
 			}
 			toks = req.Tokens[i]
 		} else {
 			var err error
 			if toks, err = b.model.Tokenize(req.Texts[i]); err != nil {
-				return nil, 0, fmt.Errorf("input %d: %w", i, err)
+				return nil, 0, &RequestError{Field: FieldInput, Err: fmt.Errorf("input %d: %w", i, err)}
 			}
 		}
 		if len(toks) == 0 {
-			return nil, 0, fmt.Errorf("input %d is empty", i)
+			return nil, 0, &RequestError{Field: FieldInput, Err: fmt.Errorf("input %d is empty", i)}
 		}
 		if len(toks) > limit {
 			if !req.Truncate {
-				return nil, 0, &ErrPromptTooLong{Tokens: len(toks), Limit: limit}
+				return nil, 0, &PromptTooLongError{Tokens: len(toks), Limit: limit}
 			}
 			toks = toks[:limit]
 		}

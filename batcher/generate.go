@@ -14,13 +14,46 @@ import (
 
 // job is one generation request on its way through the scheduler.
 type job struct {
-	ctx      context.Context
-	prompt   []inference.Token
-	req      Request
-	stream   *Stream
+	ctx    context.Context
+	prompt []inference.Token
+	req    Request
+	stream *Stream
+	// sampler was built, and its grammar parsed and checked, on the
+	// caller's goroutine; the slot that serves the job takes it over.
+	sampler  *inference.Sampler
 	arrived  time.Time
 	admitted time.Time
 	ttft     time.Duration
+}
+
+// slotState is where a slot is in serving a request. A slot goes
+// idle → prefilling → generating → idle; a request can also end while
+// prefilling (cancelled, or a failed decode).
+type slotState uint8
+
+const (
+	// slotIdle: no request. The cells of the last one stay (cached) for
+	// prefix reuse.
+	slotIdle slotState = iota
+	// slotPrefilling: decoding the prompt, possibly over several steps
+	// (chunked prefill), until its last token's logits give the first
+	// sampled token.
+	slotPrefilling
+	// slotGenerating: every step decodes the last sampled token and
+	// samples the next.
+	slotGenerating
+)
+
+func (st slotState) String() string {
+	switch st {
+	case slotIdle:
+		return "idle"
+	case slotPrefilling:
+		return "prefilling"
+	case slotGenerating:
+		return "generating"
+	}
+	return fmt.Sprintf("slotState(%d)", uint8(st))
 }
 
 // slot is one sequence of the shared context. Its id is the llama.cpp
@@ -28,9 +61,10 @@ type job struct {
 // in position order: after a request ends they stay for prefix reuse.
 type slot struct {
 	id     int
+	state  slotState
 	cached []inference.Token
 
-	job     *job
+	job     *job   // set unless idle
 	order   uint64 // admission order, for FIFO prefill
 	prefill int    // index in job.prompt of the next prompt token to decode
 	outIdx  int    // batch index of this slot's output in the current step; -1 none
@@ -46,13 +80,13 @@ type slot struct {
 	lastUsed  time.Time
 }
 
-func (s *slot) busy() bool       { return s.job != nil }
-func (s *slot) generating() bool { return s.job != nil && s.prefill >= len(s.job.prompt) }
+func (s *slot) busy() bool { return s.state != slotIdle }
 
 // Generate tokenizes the request on the caller's goroutine and queues it.
-// It fails at once with *ErrPromptTooLong when the prompt cannot fit a
-// sequence, *ErrOverloaded when the queue is full, or a plain error for a
-// bad request (an unparsable grammar, an empty prompt).
+// It fails at once with *PromptTooLongError when the prompt cannot fit a
+// sequence, *OverloadedError when the queue is full, or *RequestError for
+// a request the model cannot serve (an empty prompt, a grammar llama.cpp
+// refuses, messages the chat template cannot format).
 func (b *Batcher) Generate(ctx context.Context, req Request) (*Stream, error) {
 	if b.gen == nil {
 		return nil, fmt.Errorf("model %s serves embeddings, not text generation", b.id)
@@ -64,42 +98,48 @@ func (b *Batcher) Generate(ctx context.Context, req Request) (*Stream, error) {
 		return nil, err
 	}
 	defer b.exit()
-	prompt, err := b.prepare(req)
+	prompt, sampler, err := b.prepare(req)
 	if err != nil {
 		return nil, err
 	}
 	if err := b.admit(); err != nil {
+		sampler.Close()
 		return nil, err
 	}
-	j := &job{ctx: ctx, prompt: prompt, req: req, stream: newStream(ctx), arrived: arrived}
+	j := &job{ctx: ctx, prompt: prompt, req: req, stream: newStream(ctx), sampler: sampler, arrived: arrived}
 	// admit reserved room in the channel: this send does not block.
 	b.jobs <- j
 	return j.stream, nil
 }
 
-// prepare tokenizes the request and checks what would fail later.
-func (b *Batcher) prepare(req Request) ([]inference.Token, error) {
+// prepare tokenizes the request and builds its sampler: whatever a request
+// can get wrong fails here, as the caller's error, not in the scheduler.
+func (b *Batcher) prepare(req Request) ([]inference.Token, *inference.Sampler, error) {
 	prompt, err := b.tokenizeRequest(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(prompt) == 0 {
-		return nil, errors.New("prompt is empty")
+		return nil, nil, &RequestError{Field: promptField(req), Err: errors.New("the prompt is empty")}
 	}
 	// At least one position must be left for the answer.
 	if len(prompt) >= b.seqCtx {
-		return nil, &ErrPromptTooLong{Tokens: len(prompt), Limit: b.seqCtx}
+		return nil, nil, &PromptTooLongError{Tokens: len(prompt), Limit: b.seqCtx}
 	}
-	if req.Sampling.Grammar != "" {
-		// Build a sampler once here so a bad grammar is the caller's 400,
-		// not a failure inside the scheduler.
-		s, err := b.gen.NewSampler(inference.Sampling{Grammar: req.Sampling.Grammar})
-		if err != nil {
-			return nil, fmt.Errorf("response format grammar: %w", err)
-		}
-		s.Close()
+	// Penalties count generated tokens only, as OpenAI defines them.
+	sampler, err := b.gen.NewSampler(toSampling(req.Sampling))
+	if err != nil {
+		return nil, nil, &RequestError{Field: FieldGrammar, Err: err}
 	}
-	return prompt, nil
+	return prompt, sampler, nil
+}
+
+// promptField is the part of req that holds its prompt.
+func promptField(req Request) string {
+	if len(req.Messages) > 0 {
+		return FieldMessages
+	}
+	return FieldPrompt
 }
 
 // Tokenize returns the tokens the model sees for text, as Generate would
@@ -118,7 +158,8 @@ func (b *Batcher) tokenizeRequest(req Request) ([]inference.Token, error) {
 		vocab := int32(b.model.Info().VocabSize)
 		for i, t := range req.PromptTokens {
 			if t < 0 || t >= vocab {
-				return nil, fmt.Errorf("prompt token %d at index %d is outside the vocabulary [0,%d)", t, i, vocab)
+				return nil, &RequestError{Field: FieldPrompt,
+					Err: fmt.Errorf("token %d at index %d is outside the vocabulary [0,%d)", t, i, vocab)}
 			}
 		}
 		return append([]inference.Token(nil), req.PromptTokens...), nil
@@ -127,13 +168,23 @@ func (b *Batcher) tokenizeRequest(req Request) ([]inference.Token, error) {
 		for i, m := range req.Messages {
 			msgs[i] = inference.Message{Role: m.Role, Content: m.Content}
 		}
+		// The template was checked when the model loaded: what fails
+		// now is what these messages ask of it (a role it lacks).
 		text, err := b.model.ApplyTemplate(msgs)
 		if err != nil {
-			return nil, err
+			return nil, &RequestError{Field: FieldMessages, Err: fmt.Errorf("the chat template cannot format these messages: %w", err)}
 		}
-		return b.model.TokenizeTemplated(text)
+		toks, err := b.model.TokenizeTemplated(text)
+		if err != nil {
+			return nil, &RequestError{Field: FieldMessages, Err: err}
+		}
+		return toks, nil
 	default:
-		return b.model.Tokenize(req.Prompt)
+		toks, err := b.model.Tokenize(req.Prompt)
+		if err != nil {
+			return nil, &RequestError{Field: FieldPrompt, Err: err}
+		}
+		return toks, nil
 	}
 }
 
@@ -151,6 +202,18 @@ type scheduler struct {
 	chunk         int
 	order_        []*slot // scratch for prefillOrder
 	left, plan    []int   // scratch for planPrefill
+	entries       []entry // scratch: the batch being built
+}
+
+// entry is one slot's tokens in the batch being built: they are added to
+// llama.cpp's batch only when it is decoded, so that a batch that does not
+// fit can be split by slot (see decodeEntries).
+type entry struct {
+	sl     *slot
+	pos    int
+	tokens []inference.Token
+	output bool
+	prompt bool // prompt tokens, for the counters
 }
 
 func (b *Batcher) runGenerate() {
@@ -173,10 +236,7 @@ func (b *Batcher) runGenerate() {
 		}
 		s.dropCancelled()
 		s.assign()
-		if err := s.step(); err != nil {
-			b.log.Error("decode failed; ending the step's requests", "err", err)
-			s.failBusy(err)
-		}
+		s.step()
 	}
 }
 
@@ -226,17 +286,15 @@ func (s *scheduler) dropCancelled() {
 	maxWait := s.b.cfg.MaxQueueWait
 	for _, j := range s.waiting {
 		if j.ctx.Err() != nil {
-			s.b.release()
-			j.stream.finish(Result{FinishReason: FinishCancel, PromptTokens: len(j.prompt), QueueWait: time.Since(j.arrived)})
+			s.drop(j, Result{FinishReason: FinishCancel, PromptTokens: len(j.prompt), QueueWait: time.Since(j.arrived)})
 			continue
 		}
 		if waited := time.Since(j.arrived); maxWait > 0 && waited > maxWait {
 			// Queued past the limit: the caller may still serve it
 			// elsewhere (the cloud route) instead of waiting longer.
-			s.b.release()
 			s.b.refused.Add(1)
-			j.stream.finish(Result{FinishReason: FinishStop, PromptTokens: len(j.prompt), QueueWait: waited,
-				Err: &ErrOverloaded{RetryAfter: max(time.Second, s.b.predictWait(int(s.b.admitted.Load())))}})
+			s.drop(j, Result{FinishReason: FinishStop, PromptTokens: len(j.prompt), QueueWait: waited,
+				Err: &OverloadedError{RetryAfter: max(time.Second, s.b.predictWait(int(s.b.admitted.Load())))}})
 			continue
 		}
 		kept = append(kept, j)
@@ -257,11 +315,15 @@ func (s *scheduler) assign() {
 		}
 		s.waiting[0] = nil
 		s.waiting = s.waiting[1:]
-		if err := s.start(dst, j); err != nil {
-			s.b.release()
-			j.stream.finish(Result{FinishReason: FinishStop, Err: err})
-		}
+		s.start(dst, j)
 	}
+}
+
+// drop ends a job that never reached a slot.
+func (s *scheduler) drop(j *job, res Result) {
+	s.b.release()
+	j.sampler.Close()
+	j.stream.finish(res)
 }
 
 // pickSlot chooses a free slot for prompt: the one with the longest common
@@ -281,7 +343,7 @@ func (s *scheduler) pickSlot(prompt []inference.Token) *slot {
 	return best
 }
 
-func (s *scheduler) start(sl *slot, j *job) error {
+func (s *scheduler) start(sl *slot, j *job) {
 	g := s.b.gen
 	// Prefix reuse: keep the cells this slot already holds for the
 	// prompt's prefix, or borrow a longer prefix from another slot. At
@@ -312,20 +374,16 @@ func (s *scheduler) start(sl *slot, j *job) error {
 		sl.cached = sl.cached[:own]
 	}
 
-	// Penalties count generated tokens only, as OpenAI defines them.
-	sampler, err := g.NewSampler(toSampling(j.req.Sampling))
-	if err != nil {
-		return fmt.Errorf("sampler: %w", err)
-	}
 	s.order++
 	*sl = slot{
 		id:      sl.id,
+		state:   slotPrefilling,
 		cached:  sl.cached,
 		job:     j,
 		order:   s.order,
 		prefill: shared,
 		outIdx:  -1,
-		sampler: sampler,
+		sampler: j.sampler,
 		decoder: s.b.model.NewTextDecoder(),
 		stops:   stopMatcher{stops: j.req.Stop},
 		reused:  shared,
@@ -336,7 +394,8 @@ func (s *scheduler) start(sl *slot, j *job) error {
 		s.b.prefixHits.Add(1)
 		s.b.prefixTokens.Add(uint64(shared))
 	}
-	return nil
+	s.b.log.Debug("request started", "request_id", j.req.ID, "slot", sl.id,
+		"prompt_tokens", len(j.prompt), "reused_tokens", shared, "queue_wait", j.admitted.Sub(j.arrived))
 }
 
 // decodedPrefix is the part of the slot's tokens whose cells exist.
@@ -375,49 +434,36 @@ func toSampling(p Sampling) inference.Sampling {
 // clients before the prompt chunk runs, and the chunk is sized so that it
 // adds at most (PrefillStepFactor-1) times the generation decode to the
 // gap between tokens.
-func (s *scheduler) step() error {
-	decodeTime, decoding, err := s.decodeGenerating()
-	if err != nil {
-		return err
-	}
+func (s *scheduler) step() {
+	decodeTime, decoding := s.decodeGenerating()
 	budget := s.b.gen.BatchSize()
 	if decoding > 0 {
 		budget = s.chunkBudget(decodeTime)
 	}
-	err = s.decodePrompts(promptRoom(s.b.gen.BatchSize(), s.b.cfg.LongPrefill, budget, decoding > 0), budget)
+	s.decodePrompts(promptRoom(s.b.gen.BatchSize(), s.b.cfg.LongPrefill, budget, decoding > 0), budget)
 	// The slots' own count: asking llama.cpp would be two cgo calls per
 	// slot every step. TestStress checks that the two agree.
 	s.b.kvUsed.Store(int64(s.heldPositions()))
-	return err
 }
 
 // decodeGenerating feeds every generating sequence its last sampled token
-// and samples the next.
-func (s *scheduler) decodeGenerating() (time.Duration, int, error) {
-	g := s.b.gen
-	n := 0
+// and samples the next. It reports how long the decode took and how many
+// sequences it served.
+func (s *scheduler) decodeGenerating() (time.Duration, int) {
+	es := s.entries[:0]
 	for _, sl := range s.slots {
 		sl.outIdx = -1
-		if !sl.generating() || sl.nGen == 0 {
+		if sl.state != slotGenerating {
 			continue
 		}
-		idx, err := g.Add(sl.id, len(sl.cached)-1, sl.cached[len(sl.cached)-1:], true)
-		if err != nil {
-			return 0, 0, err
-		}
-		sl.outIdx = idx
-		sl.undecoded = false // decoded below, or the step fails as a whole
-		n++
+		es = append(es, entry{sl: sl, pos: len(sl.cached) - 1, tokens: sl.cached[len(sl.cached)-1:], output: true})
+		sl.undecoded = false // decoded below, or the slot fails
 	}
-	if n == 0 {
-		return 0, 0, nil
+	s.entries = es
+	if len(es) == 0 {
+		return 0, 0
 	}
-	took, err := s.decode(0)
-	if err != nil {
-		return 0, 0, err
-	}
-	s.sampleOutputs()
-	return took, n, nil
+	return s.decodeEntries(es), len(es)
 }
 
 // promptRoom is how many prompt tokens a step may decode: the whole batch
@@ -456,14 +502,14 @@ func planPrefill(left []int, room, longBudget, longPrefill int, plan []int) []in
 }
 
 // decodePrompts decodes the prompt tokens planPrefill picks within room.
-func (s *scheduler) decodePrompts(room, longBudget int) error {
-	g := s.b.gen
+func (s *scheduler) decodePrompts(room, longBudget int) {
 	order := s.prefillOrder()
 	s.left = s.left[:0]
 	for _, sl := range order {
 		s.left = append(s.left, len(sl.job.prompt)-sl.prefill)
 	}
 	s.plan = planPrefill(s.left, room, longBudget, s.b.cfg.LongPrefill, s.plan)
+	es := s.entries[:0]
 	prefill := 0
 	for i, sl := range order {
 		n := s.plan[i]
@@ -471,50 +517,86 @@ func (s *scheduler) decodePrompts(room, longBudget int) error {
 			continue
 		}
 		chunk := sl.job.prompt[sl.prefill : sl.prefill+n]
-		last := sl.prefill+n == len(sl.job.prompt)
-		idx, err := g.Add(sl.id, sl.prefill, chunk, last)
-		if err != nil {
-			return err
-		}
+		es = append(es, entry{sl: sl, pos: sl.prefill, tokens: chunk, output: sl.prefill+n == len(sl.job.prompt), prompt: true})
 		sl.prefill += n
 		sl.cached = append(sl.cached, chunk...)
-		sl.outIdx = idx // -1 unless last
 		prefill += n
 	}
+	s.entries = es
 	if prefill == 0 {
-		return nil
+		return
 	}
-	took, err := s.decode(prefill)
-	if err != nil {
-		return err
-	}
+	took := s.decodeEntries(es)
 	s.fitTokenCost(prefill, took)
-	s.sampleOutputs()
-	return nil
 }
 
-func (s *scheduler) decode(promptTokens int) (time.Duration, error) {
+// decodeEntries decodes the entries in one batch and samples their
+// outputs. When llama.cpp finds no KV room for the batch (nothing was
+// decoded then), it tries each half on its own, as llama-server halves its
+// batch, so that only a sequence that cannot proceed alone fails; any other
+// decode error fails the batch's sequences, and only those. It returns the
+// time spent decoding.
+func (s *scheduler) decodeEntries(es []entry) time.Duration {
 	g := s.b.gen
+	prompt := 0
+	for _, e := range es {
+		idx, err := g.Add(e.sl.id, e.pos, e.tokens, e.output)
+		if err != nil {
+			// Planned within the batch's size, so a fault of ours: what
+			// was added must not leak into the next decode.
+			g.DiscardPending()
+			for _, e := range es {
+				s.fail(e.sl, err)
+			}
+			return 0
+		}
+		e.sl.outIdx = idx
+		if e.prompt {
+			prompt += len(e.tokens)
+		}
+	}
 	tokens := g.Pending()
 	start := time.Now()
-	if err := g.Decode(); err != nil {
-		return 0, err
-	}
+	err := g.Decode()
 	took := time.Since(start)
-	s.b.steps.Add(1)
-	s.b.stepNanos.Add(int64(took))
-	s.b.batchTokens.Add(uint64(tokens))
-	s.b.promptTokens.Add(uint64(promptTokens))
-	return took, nil
+	switch {
+	case err == nil:
+		s.b.steps.Add(1)
+		s.b.stepNanos.Add(int64(took))
+		s.b.batchTokens.Add(uint64(tokens))
+		s.b.promptTokens.Add(uint64(prompt))
+		for _, e := range es {
+			if e.sl.outIdx >= 0 && e.sl.busy() {
+				s.sample(e.sl)
+			}
+			e.sl.outIdx = -1
+		}
+		return took
+	case errors.Is(err, inference.ErrNoKVSpace) && len(es) > 1:
+		for _, e := range es {
+			e.sl.outIdx = -1
+		}
+		h := len(es) / 2
+		return took + s.decodeEntries(es[:h]) + s.decodeEntries(es[h:])
+	default:
+		for _, e := range es {
+			s.fail(e.sl, err)
+		}
+		return took
+	}
 }
 
-func (s *scheduler) sampleOutputs() {
-	for _, sl := range s.slots {
-		if sl.outIdx >= 0 && sl.busy() {
-			s.sample(sl)
-		}
-		sl.outIdx = -1
+// fail ends a slot's request after its decode or sampling failed, and
+// drops its cells, whose state is then unknown.
+func (s *scheduler) fail(sl *slot, err error) {
+	if !sl.busy() {
+		return
 	}
+	s.b.log.Error("generation failed", "request_id", sl.job.req.ID, "slot", sl.id, "state", sl.state.String(), "err", err)
+	sl.undecoded = false
+	s.finish(sl, FinishStop, fmt.Errorf("generation failed: %w", err))
+	s.b.gen.Forget(sl.id)
+	sl.cached = sl.cached[:0]
 }
 
 // chunkBudget is how many prompt tokens may follow a generation decode
@@ -551,7 +633,7 @@ func (s *scheduler) fitTokenCost(tokens int, took time.Duration) {
 func (s *scheduler) prefillOrder() []*slot {
 	s.order_ = s.order_[:0]
 	for _, sl := range s.slots {
-		if sl.busy() && sl.prefill < len(sl.job.prompt) {
+		if sl.state == slotPrefilling && sl.prefill < len(sl.job.prompt) {
 			s.order_ = append(s.order_, sl)
 		}
 	}
@@ -562,15 +644,21 @@ func (s *scheduler) prefillOrder() []*slot {
 func (s *scheduler) sample(sl *slot) {
 	g := s.b.gen
 	j := sl.job
-	tok := g.Sample(sl.sampler, sl.outIdx)
+	tok, err := g.Sample(sl.sampler, sl.outIdx)
 	sl.outIdx = -1
+	if err != nil {
+		s.fail(sl, err)
+		return
+	}
 	if sl.nGen == 0 {
 		j.ttft = time.Since(j.arrived)
+		sl.state = slotGenerating
 	}
 	sl.nGen++
 	s.b.genTokens.Add(1)
 
-	if s.b.model.IsEOG(tok) && !j.req.IgnoreEOS {
+	// A grammar ends at end-of-generation: past it, it admits nothing.
+	if s.b.model.IsEOG(tok) && (!j.req.IgnoreEOS || j.req.Sampling.Grammar != "") {
 		s.finish(sl, FinishStop, nil)
 		return
 	}
@@ -599,10 +687,8 @@ func (s *scheduler) finish(sl *slot, reason string, err error) {
 	if reason != FinishCancel && err == nil && !sl.stopHit {
 		// Held text was only a possible stop string: it belongs to the
 		// answer, as do bytes of an unfinished character.
-		text, hit := sl.stops.add(sl.decoder.Flush())
-		if !hit {
-			text += sl.stops.flush()
-		}
+		var text string
+		text, reason = endText(&sl.stops, sl.decoder.Flush(), reason)
 		j.stream.push(text, 0)
 	}
 	sl.cached = sl.decodedPrefix()
@@ -618,6 +704,8 @@ func (s *scheduler) finish(sl *slot, reason string, err error) {
 	s.b.recordService(now.Sub(j.admitted))
 	s.b.running.Add(-1)
 	s.b.release()
+	s.b.log.Debug("request finished", "request_id", j.req.ID, "slot", sl.id, "reason", reason,
+		"prompt_tokens", len(j.prompt), "completion_tokens", sl.nGen)
 	j.stream.finish(Result{
 		FinishReason:     reason,
 		PromptTokens:     len(j.prompt),
@@ -630,18 +718,6 @@ func (s *scheduler) finish(sl *slot, reason string, err error) {
 	*sl = slot{id: sl.id, cached: sl.cached, outIdx: -1, lastUsed: now}
 }
 
-// failBusy ends every running request after a decode error and clears the
-// KV memory, whose state is then unknown.
-func (s *scheduler) failBusy(err error) {
-	for _, sl := range s.slots {
-		if sl.busy() {
-			s.finish(sl, FinishStop, fmt.Errorf("generation failed: %w", err))
-		}
-		s.b.gen.Forget(sl.id)
-		sl.cached = sl.cached[:0]
-	}
-}
-
 // shutdown ends running and waiting requests when the batcher closes.
 func (s *scheduler) shutdown() {
 	for _, sl := range s.slots {
@@ -650,16 +726,14 @@ func (s *scheduler) shutdown() {
 		}
 	}
 	for _, j := range s.waiting {
-		s.b.release()
-		j.stream.finish(Result{FinishReason: FinishStop, Err: ErrClosed})
+		s.drop(j, Result{FinishReason: FinishStop, Err: ErrClosed})
 	}
 	s.waiting = nil
 	// Requests still in the channel.
 	for {
 		select {
 		case j := <-s.b.jobs:
-			s.b.release()
-			j.stream.finish(Result{FinishReason: FinishStop, Err: ErrClosed})
+			s.drop(j, Result{FinishReason: FinishStop, Err: ErrClosed})
 		default:
 			return
 		}

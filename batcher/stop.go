@@ -48,3 +48,16 @@ func (m *stopMatcher) flush() string {
 	m.held = ""
 	return s
 }
+
+// endText is what a generation ending for reason still owes its client:
+// pending, the bytes of an unfinished character (which the decoder's Flush
+// turned into text), and the text held back as a possible stop string.
+// pending can complete a stop string after all: the generation then ends
+// with FinishStop, and nothing from the stop string on is sent.
+func endText(m *stopMatcher, pending, reason string) (string, string) {
+	text, hit := m.add(pending)
+	if hit {
+		return text, FinishStop
+	}
+	return text + m.flush(), reason
+}

@@ -62,6 +62,13 @@ func (b *Batch) Cap() int { return b.cap }
 // Clear empties the batch for reuse.
 func (b *Batch) Clear() { b.b.n_tokens = 0 }
 
+// Truncate keeps the first n tokens (n <= Len).
+func (b *Batch) Truncate(n int) {
+	if n >= 0 && n < b.n() {
+		b.b.n_tokens = C.int32_t(n)
+	}
+}
+
 // Add appends a token at pos in the given sequences and returns its index
 // in the batch, which is what Logits and samplers take.
 func (b *Batch) Add(t Token, pos int, seqs []int, output bool) (int, error) {

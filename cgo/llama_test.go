@@ -1,6 +1,7 @@
 package llama
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func TestTokenizeSpecialHandling(t *testing.T) {
 	if err != nil || len(toks) < 1000 {
 		t.Fatalf("long text: %d tokens, %v", len(toks), err)
 	}
-	if got := m.Detokenize(toks, false, false); got != long {
+	if got, err := m.Detokenize(toks, false, false); err != nil || got != long {
 		t.Errorf("long round trip differs (%d vs %d bytes)", len(got), len(long))
 	}
 }
@@ -147,4 +148,56 @@ func TestContextMemoryOps(t *testing.T) {
 		}()
 		c.SeqCopy(1, 0, 0, 2)
 	}()
+}
+
+// TestSamplerSurvivesDeadGrammar drives the two grammar failures that end
+// the process when llama.cpp's calls are made bare: a grammar that admits
+// no token of the vocabulary (the draw asserts over all -inf candidates, or
+// accept throws for the forced pick), and accepting a token the grammar
+// forbids. Through the shim each is an error wrapping ErrSample and the
+// process lives on.
+func TestSamplerSurvivesDeadGrammar(t *testing.T) {
+	m := loadStories(t)
+	c, err := NewContext(m, ContextParams{NCtx: 128, NBatch: 64, NSeqMax: 1, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	b := NewBatch(64, 1)
+	defer b.Close()
+	toks, _ := m.Tokenize("Once upon a time", true, false)
+	for i, tok := range toks {
+		b.Add(tok, i, []int{0}, i == len(toks)-1)
+	}
+	if err := c.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	out := len(toks) - 1
+	for _, temp := range []float32{0, 0.8} {
+		// Token 9999 is beyond the 512-token vocabulary: nothing matches.
+		s, err := NewSampler(m, SamplerParams{Grammar: "root ::= <[9999]>", Temperature: temp, Seed: 1})
+		if err != nil {
+			t.Fatalf("temperature %g: %v", temp, err)
+		}
+		if tok, err := s.Sample(c, out); !errors.Is(err, ErrSample) {
+			t.Errorf("temperature %g: sampling under a grammar that admits nothing gave %d, %v", temp, tok, err)
+		}
+		s.Close()
+	}
+	s, err := NewSampler(m, SamplerParams{Grammar: `root ::= "a"`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Accept(m.EOS()); !errors.Is(err, ErrSample) {
+		t.Errorf("accepting end of generation before the grammar is complete: %v, want ErrSample (llama.cpp aborts)", err)
+	}
+	// The refusal changed nothing: the grammar still leads to "a".
+	tok, err := s.Sample(c, out)
+	if err != nil || string(m.AppendPiece(nil, tok, false)) != "a" {
+		t.Errorf("after the refused accept: %q, %v; want \"a\"", m.AppendPiece(nil, tok, false), err)
+	}
+	if _, err := NewSampler(m, SamplerParams{Grammar: "root ::= ("}); !errors.As(err, new(*GrammarError)) {
+		t.Errorf("unparsable grammar: %v, want a *GrammarError", err)
+	}
 }

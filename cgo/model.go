@@ -2,7 +2,7 @@ package llama
 
 /*
 #include <stdlib.h>
-#include <llama.h>
+#include "infergate.h"
 */
 import "C"
 
@@ -167,6 +167,15 @@ func (m *Model) IsControl(t Token) bool {
 // ErrTooLong is returned for text whose token count overflows llama.cpp's int32.
 var ErrTooLong = errors.New("llama: text too long to tokenize")
 
+// CallError is a C++ exception that llama.cpp threw inside Op, caught by
+// the shim so that it ends one request instead of the process.
+type CallError struct {
+	Op     string
+	Reason string
+}
+
+func (e *CallError) Error() string { return "llama: " + e.Op + ": " + e.Reason }
+
 // Tokenize converts text to tokens. addSpecial adds BOS/EOS as the model
 // wants; parseSpecial turns special-token text such as "<|im_start|>" into
 // the special tokens (wanted for templated chat, not for user text).
@@ -182,34 +191,46 @@ func (m *Model) Tokenize(text string, addSpecial, parseSpecial bool) ([]Token, e
 	} else {
 		ctext = (*C.char)(unsafe.Pointer(&[1]byte{}))
 	}
-	n := C.llama_tokenize(m.vocab, ctext, C.int32_t(len(text)),
-		(*C.llama_token)(unsafe.Pointer(&out[0])), C.int32_t(len(out)), C.bool(addSpecial), C.bool(parseSpecial))
-	if n == C.INT32_MIN {
-		return nil, ErrTooLong
+	var eb errBuf
+	ep, en := eb.ptr()
+	tokenize := func() C.int32_t {
+		return C.infergate_tokenize(m.vocab, ctext, C.int32_t(len(text)),
+			(*C.llama_token)(unsafe.Pointer(&out[0])), C.int32_t(len(out)), C.bool(addSpecial), C.bool(parseSpecial), ep, en)
 	}
-	if n < 0 {
+	n := tokenize()
+	if n < 0 && n != C.INT32_MIN && n != C.INFERGATE_EXCEPTION {
 		out = make([]Token, -n)
-		n = C.llama_tokenize(m.vocab, ctext, C.int32_t(len(text)),
-			(*C.llama_token)(unsafe.Pointer(&out[0])), C.int32_t(len(out)), C.bool(addSpecial), C.bool(parseSpecial))
-		if n < 0 {
-			return nil, fmt.Errorf("llama: tokenize failed (%d)", int(n))
-		}
+		n = tokenize()
 	}
 	runtime.KeepAlive(text)
+	switch {
+	case n == C.INFERGATE_EXCEPTION:
+		return nil, &CallError{Op: "tokenize", Reason: eb.String()}
+	case n == C.INT32_MIN:
+		return nil, ErrTooLong
+	case n < 0:
+		return nil, fmt.Errorf("llama: tokenize failed (%d)", int(n))
+	}
 	return out[:n], nil
 }
 
 // AppendPiece appends the bytes of token t to buf. A piece can be part of a
 // UTF-8 character: callers join pieces before treating them as text.
-// special renders control tokens as their text instead of nothing.
+// special renders control tokens as their text instead of nothing. A token
+// outside the vocabulary appends nothing.
 func (m *Model) AppendPiece(buf []byte, t Token, special bool) []byte {
 	var tmp [64]byte
-	n := C.llama_token_to_piece(m.vocab, C.llama_token(t), (*C.char)(unsafe.Pointer(&tmp[0])), C.int32_t(len(tmp)), 0, C.bool(special))
+	var eb errBuf
+	ep, en := eb.ptr()
+	n := C.infergate_token_to_piece(m.vocab, C.llama_token(t), (*C.char)(unsafe.Pointer(&tmp[0])), C.int32_t(len(tmp)), C.bool(special), ep, en)
 	if n >= 0 {
 		return append(buf, tmp[:n]...)
 	}
+	if n == C.INFERGATE_EXCEPTION {
+		return buf
+	}
 	big := make([]byte, -n)
-	n = C.llama_token_to_piece(m.vocab, C.llama_token(t), (*C.char)(unsafe.Pointer(&big[0])), C.int32_t(len(big)), 0, C.bool(special))
+	n = C.infergate_token_to_piece(m.vocab, C.llama_token(t), (*C.char)(unsafe.Pointer(&big[0])), C.int32_t(len(big)), C.bool(special), ep, en)
 	if n < 0 {
 		return buf
 	}
@@ -217,17 +238,23 @@ func (m *Model) AppendPiece(buf []byte, t Token, special bool) []byte {
 }
 
 // Detokenize converts tokens back to text, as llama.cpp would print them
-// (leading-space and byte-fallback handling included).
-func (m *Model) Detokenize(tokens []Token, removeSpecial, unparseSpecial bool) string {
+// (leading-space and byte-fallback handling included). Tokens outside the
+// vocabulary are an error.
+func (m *Model) Detokenize(tokens []Token, removeSpecial, unparseSpecial bool) (string, error) {
 	if len(tokens) == 0 {
-		return ""
+		return "", nil
 	}
+	var eb errBuf
+	ep, en := eb.ptr()
 	buf := make([]byte, len(tokens)*8+16)
 	for {
-		n := C.llama_detokenize(m.vocab, (*C.llama_token)(unsafe.Pointer(&tokens[0])), C.int32_t(len(tokens)),
-			(*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(buf)), C.bool(removeSpecial), C.bool(unparseSpecial))
-		if n >= 0 {
-			return string(buf[:n])
+		n := C.infergate_detokenize(m.vocab, (*C.llama_token)(unsafe.Pointer(&tokens[0])), C.int32_t(len(tokens)),
+			(*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(buf)), C.bool(removeSpecial), C.bool(unparseSpecial), ep, en)
+		switch {
+		case n == C.INFERGATE_EXCEPTION:
+			return "", &CallError{Op: "detokenize", Reason: eb.String()}
+		case n >= 0:
+			return string(buf[:n]), nil
 		}
 		buf = make([]byte, -n)
 	}
@@ -267,9 +294,14 @@ func ApplyChatTemplate(tmpl string, msgs []ChatMessage, addAssistant bool) (stri
 		}
 	}()
 	buf := make([]byte, 2*total+256)
+	var eb errBuf
+	ep, en := eb.ptr()
 	for {
-		n := C.llama_chat_apply_template(ctmpl, &arr[0], C.size_t(len(msgs)), C.bool(addAssistant),
-			(*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(buf)))
+		n := C.infergate_chat_apply_template(ctmpl, &arr[0], C.size_t(len(msgs)), C.bool(addAssistant),
+			(*C.char)(unsafe.Pointer(&buf[0])), C.int32_t(len(buf)), ep, en)
+		if n == C.INFERGATE_EXCEPTION {
+			return "", &CallError{Op: "apply chat template", Reason: eb.String()}
+		}
 		if n < 0 {
 			return "", ErrUnknownTemplate
 		}

@@ -2,18 +2,21 @@ package llama
 
 /*
 #include <stdlib.h>
-#include <llama.h>
+#include "infergate.h"
 */
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"unsafe"
 )
 
 // SamplerParams configures a sampler chain. The chain runs, in order:
-// grammar, penalties, top-k, top-p, min-p, temperature, then a seeded draw;
-// with Temperature <= 0 it picks the most likely token instead (greedy).
+// penalties, top-k, top-p, min-p, temperature, then a seeded draw; with
+// Temperature <= 0 it picks the most likely token instead (greedy). A
+// grammar is checked against the chain's pick and, only when it rejects
+// that pick, applied to the whole vocabulary before the chain draws again.
 type SamplerParams struct {
 	Temperature      float32
 	TopK             int     // 0 disables
@@ -31,11 +34,27 @@ type SamplerParams struct {
 // Sampler is a llama.cpp sampler chain with its own state (seeded RNG,
 // penalty history, grammar position); one per sequence.
 type Sampler struct {
-	p *C.struct_llama_sampler
+	p *C.infergate_sampler
 }
 
-// NewSampler builds the chain for m's vocabulary. A grammar that does not
-// parse is an error.
+// GrammarError is a grammar that llama.cpp refuses: it does not parse, it
+// is left-recursive, or it lacks its root rule.
+type GrammarError struct{ Reason string }
+
+func (e *GrammarError) Error() string { return "llama: grammar refused: " + e.Reason }
+
+// ErrSample is wrapped by Sample's errors: the sequence cannot go on (its
+// grammar admits no token of the vocabulary, or llama.cpp threw).
+var ErrSample = errors.New("llama: sampling failed")
+
+// errBuf receives a C++ exception's message from the shim.
+type errBuf [256]C.char
+
+func (b *errBuf) ptr() (*C.char, C.size_t) { return &b[0], C.size_t(len(b)) }
+func (b *errBuf) String() string           { return C.GoString(&b[0]) }
+
+// NewSampler builds the chain for m's vocabulary. A grammar llama.cpp
+// refuses is a *GrammarError.
 func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 	Init(false)
 	cp := C.llama_sampler_chain_default_params()
@@ -43,21 +62,6 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 	chain := C.llama_sampler_chain_init(cp)
 	add := func(s *C.struct_llama_sampler) { C.llama_sampler_chain_add(chain, s) }
 
-	if p.Grammar != "" {
-		root := p.GrammarRoot
-		if root == "" {
-			root = "root"
-		}
-		cg, cr := C.CString(p.Grammar), C.CString(root)
-		g := C.llama_sampler_init_grammar(m.vocab, cg, cr)
-		C.free(unsafe.Pointer(cg))
-		C.free(unsafe.Pointer(cr))
-		if g == nil {
-			C.llama_sampler_free(chain)
-			return nil, fmt.Errorf("llama: grammar does not parse")
-		}
-		add(g)
-	}
 	rep := p.RepeatPenalty
 	if rep == 0 {
 		rep = 1
@@ -71,39 +75,78 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 	}
 	if p.Temperature <= 0 {
 		add(C.llama_sampler_init_greedy())
-		return &Sampler{p: chain}, nil
+	} else {
+		if p.TopK > 0 {
+			add(C.llama_sampler_init_top_k(C.int32_t(p.TopK)))
+		}
+		if p.TopP > 0 && p.TopP < 1 {
+			add(C.llama_sampler_init_top_p(C.float(p.TopP), 1))
+		}
+		if p.MinP > 0 {
+			add(C.llama_sampler_init_min_p(C.float(p.MinP), 1))
+		}
+		add(C.llama_sampler_init_temp(C.float(p.Temperature)))
+		add(C.llama_sampler_init_dist(C.uint32_t(p.Seed)))
 	}
-	if p.TopK > 0 {
-		add(C.llama_sampler_init_top_k(C.int32_t(p.TopK)))
+
+	var cg, cr *C.char
+	if p.Grammar != "" {
+		root := p.GrammarRoot
+		if root == "" {
+			root = "root"
+		}
+		cg, cr = C.CString(p.Grammar), C.CString(root)
+		defer C.free(unsafe.Pointer(cg))
+		defer C.free(unsafe.Pointer(cr))
 	}
-	if p.TopP > 0 && p.TopP < 1 {
-		add(C.llama_sampler_init_top_p(C.float(p.TopP), 1))
+	var eb errBuf
+	ep, en := eb.ptr()
+	s := C.infergate_sampler_new(m.vocab, chain, cg, cr, ep, en)
+	if s == nil {
+		C.llama_sampler_free(chain)
+		return nil, &GrammarError{Reason: eb.String()}
 	}
-	if p.MinP > 0 {
-		add(C.llama_sampler_init_min_p(C.float(p.MinP), 1))
-	}
-	add(C.llama_sampler_init_temp(C.float(p.Temperature)))
-	add(C.llama_sampler_init_dist(C.uint32_t(p.Seed)))
-	return &Sampler{p: chain}, nil
+	return &Sampler{p: s}, nil
 }
 
 // Close frees the chain.
 func (s *Sampler) Close() {
 	if s.p != nil {
-		C.llama_sampler_free(s.p)
+		C.infergate_sampler_free(s.p)
 		s.p = nil
 	}
 }
 
 // Sample picks a token from batch output i of the last Decode on c, and
-// records it in the chain's state (penalties, grammar).
-func (s *Sampler) Sample(c *Context, i int) Token {
-	return Token(C.llama_sampler_sample(s.p, c.p, C.int32_t(i)))
+// records it in the chain's state (penalties, grammar). An error wraps
+// ErrSample; the sampler's state is then unchanged.
+func (s *Sampler) Sample(c *Context, i int) (Token, error) {
+	var eb errBuf
+	ep, en := eb.ptr()
+	t := C.infergate_sampler_sample(s.p, c.p, C.int32_t(i), ep, en)
+	if t < 0 {
+		return -1, fmt.Errorf("%w: %s", ErrSample, eb.String())
+	}
+	return Token(t), nil
 }
 
-// Accept records a token the chain did not pick itself, such as prompt
-// tokens for the penalties.
-func (s *Sampler) Accept(t Token) { C.llama_sampler_accept(s.p, C.llama_token(t)) }
+// Accept records a token the chain did not pick itself. A token the
+// grammar does not allow at this point is refused, state unchanged.
+func (s *Sampler) Accept(t Token) error {
+	var eb errBuf
+	ep, en := eb.ptr()
+	if C.infergate_sampler_accept(s.p, C.llama_token(t), ep, en) != 0 {
+		return fmt.Errorf("%w: %s", ErrSample, eb.String())
+	}
+	return nil
+}
 
 // Reset clears the chain's state.
-func (s *Sampler) Reset() { C.llama_sampler_reset(s.p) }
+func (s *Sampler) Reset() error {
+	var eb errBuf
+	ep, en := eb.ptr()
+	if C.infergate_sampler_reset(s.p, ep, en) != 0 {
+		return fmt.Errorf("%w: %s", ErrSample, eb.String())
+	}
+	return nil
+}

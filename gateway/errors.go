@@ -205,7 +205,7 @@ func fromBackend(err error, param string) *APIError {
 	if errors.As(err, &ae) {
 		return ae
 	}
-	var over *batcher.ErrOverloaded
+	var over *batcher.OverloadedError
 	if errors.As(err, &over) {
 		ra := over.RetryAfter
 		if ra <= 0 {
@@ -220,7 +220,7 @@ func fromBackend(err error, param string) *APIError {
 			Err:        err,
 		}
 	}
-	var long *batcher.ErrPromptTooLong
+	var long *batcher.PromptTooLongError
 	if errors.As(err, &long) {
 		return &APIError{
 			Status: fasthttp.StatusBadRequest,
@@ -230,6 +230,20 @@ func fromBackend(err error, param string) *APIError {
 			Message: fmt.Sprintf("This model's maximum context length is %d tokens. However, your input has %d tokens. Please reduce the length of the input.",
 				long.Limit, long.Tokens),
 			Err: err,
+		}
+	}
+	var bad *batcher.RequestError
+	if errors.As(err, &bad) {
+		if p := requestErrorParam(bad.Field); p != "" {
+			param = p
+		}
+		return &APIError{
+			Status:  fasthttp.StatusBadRequest,
+			Type:    TypeInvalidRequest,
+			Param:   param,
+			Code:    "invalid_request",
+			Message: bad.Err.Error(),
+			Err:     err,
 		}
 	}
 	if errors.Is(err, batcher.ErrClosed) {
@@ -243,4 +257,16 @@ func fromBackend(err error, param string) *APIError {
 		}
 	}
 	return errInternal(err)
+}
+
+// requestErrorParam names on the wire the request field a batcher
+// RequestError points at; "" keeps the handler's own param.
+func requestErrorParam(field string) string {
+	switch field {
+	case batcher.FieldGrammar:
+		return "response_format"
+	case batcher.FieldMessages:
+		return "messages"
+	}
+	return ""
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/infergate/infergate/grammar"
 )
 
 // The parsers see untrusted bytes; the fuzz targets check that they never
@@ -66,8 +68,8 @@ func FuzzParseChatRequest(f *testing.F) {
 			t.Fatalf("out-of-range settings accepted: %+v", r.genParams)
 		}
 		if s.Grammar != "" {
-			if _, err := parseGBNF(s.Grammar); err != nil {
-				t.Fatalf("accepted response_format compiles to a broken grammar: %v", err)
+			if err := grammar.Check(s.Grammar); err != nil {
+				t.Fatalf("accepted response_format compiles to a grammar llama.cpp would refuse: %v", err)
 			}
 		}
 	})
@@ -127,36 +129,6 @@ func FuzzParseEmbeddingRequest(f *testing.F) {
 		}
 		if r.Dimensions < 0 {
 			t.Fatal("negative dimensions")
-		}
-	})
-}
-
-// FuzzSchemaGrammar: any schema either compiles to a grammar that parses
-// or is refused with an error; never a panic or a runaway.
-func FuzzSchemaGrammar(f *testing.F) {
-	for _, s := range []string{
-		`{"type":"object","properties":{"a":{"type":"string"},"b":{"type":"integer","minimum":0}},"required":["a"]}`,
-		`{"$defs":{"n":{"type":"array","items":{"$ref":"#/$defs/n"}}},"$ref":"#/$defs/n"}`,
-		`{"anyOf":[{"const":1},{"enum":["a",null]}],"nullable":true}`,
-		`{"type":["string","null"],"minLength":1,"maxLength":4}`,
-		`{"type":"array","prefixItems":[{"type":"boolean"}],"minItems":1,"maxItems":3}`,
-		`{"$ref":"#"}`, `true`, `{}`,
-	} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, schema []byte) {
-		if !json.Valid(schema) {
-			return
-		}
-		g, err := schemaGrammar(schema)
-		if err != nil {
-			if err.Error() == "" {
-				t.Fatal("empty error")
-			}
-			return
-		}
-		if _, err := parseGBNF(g); err != nil {
-			t.Fatalf("schema %s compiled to a broken grammar: %v\n%s", schema, err, g)
 		}
 	})
 }

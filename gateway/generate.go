@@ -55,7 +55,7 @@ func (s *Server) handleChat(r *request) {
 		chars += len(msg.Content)
 	}
 	est := chars/4 + 4*len(cr.Messages) + reserveFor(cr.MaxTokens)
-	req := batcher.Request{Messages: cr.Messages, MaxTokens: cr.MaxTokens, Stop: cr.Stop, IgnoreEOS: cr.IgnoreEOS, Sampling: cr.Sampling}
+	req := batcher.Request{ID: r.id, Messages: cr.Messages, MaxTokens: cr.MaxTokens, Stop: cr.Stop, IgnoreEOS: cr.IgnoreEOS, Sampling: cr.Sampling}
 	s.generate(r, m, true, &cr.genParams, []batcher.Request{req}, nil, est)
 }
 
@@ -88,7 +88,7 @@ func (s *Server) handleCompletions(r *request) {
 			}
 			echo[i] = p.Text
 		}
-		reqs[i] = batcher.Request{Prompt: p.Text, PromptTokens: p.Tokens, MaxTokens: cr.MaxTokens, Stop: cr.Stop,
+		reqs[i] = batcher.Request{ID: r.id, Prompt: p.Text, PromptTokens: p.Tokens, MaxTokens: cr.MaxTokens, Stop: cr.Stop,
 			IgnoreEOS: cr.IgnoreEOS, Sampling: cr.Sampling}
 		est += len(p.Text)/4 + len(p.Tokens) + reserveFor(cr.MaxTokens)
 	}

@@ -115,9 +115,10 @@ type modelStatus struct {
 	KVSize               int     `json:"kv_size"`
 	KVUsage              float64 `json:"kv_usage"`
 	PredictedWaitSeconds float64 `json:"predicted_wait_seconds"`
-	PrefixCacheHitRatio  float64 `json:"prefix_cache_hit_ratio"`
+	PrefixCacheHitRatio  float64 `json:"prefix_cache_hit_ratio"`  // reused / (reused + computed) prompt tokens
+	PrefixCacheHitTokens uint64  `json:"prefix_cache_hit_tokens"` // prompt tokens reused from the prefix cache
 	Steps                uint64  `json:"steps"`
-	PromptTokens         uint64  `json:"prompt_tokens"`
+	PromptTokens         uint64  `json:"prompt_tokens"` // prompt tokens computed (not reused)
 	GeneratedTokens      uint64  `json:"generated_tokens"`
 	Refused              uint64  `json:"refused"`
 }
@@ -152,7 +153,8 @@ func (s *Server) handleStatus(r *request) {
 			QueueDepth: ms.Waiting, KVUsed: ms.KVUsed, KVSize: ms.KVSize,
 			KVUsage:              ratio(float64(ms.KVUsed), float64(ms.KVSize)),
 			PredictedWaitSeconds: ms.PredictedWait.Seconds(),
-			PrefixCacheHitRatio:  ratio(float64(ms.PrefixHitTokens), float64(ms.PromptTokens)),
+			PrefixCacheHitRatio:  prefixHitRatio(ms),
+			PrefixCacheHitTokens: ms.PrefixHitTokens,
 			Steps:                ms.Steps, PromptTokens: ms.PromptTokens, GeneratedTokens: ms.GeneratedTokens,
 			Refused: ms.Refused,
 		})

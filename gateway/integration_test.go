@@ -12,12 +12,14 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/internal/testenv"
 	"github.com/infergate/infergate/models"
 )
 
@@ -49,13 +51,13 @@ func quietLogger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(io.Discard, nil))
 }
 
-// newBatcher loads a test model; the test is skipped when the models are
-// not in models/cache (run make models).
+// newBatcher loads a test model; without the models in models/cache (run
+// make models) the test is skipped, or fails under CI.
 func newBatcher(t testing.TB, name string, cfg batcher.Config) *batcher.Batcher {
 	t.Helper()
 	path, err := models.TestModelPath(name)
 	if err != nil {
-		t.Skipf("test model missing: %v", err)
+		testenv.Missing(t, "test model missing: %v", err)
 	}
 	cfg.ModelPath = path
 	cfg.Threads = 1 // CI machines are small and shared; the test models are tiny
@@ -72,8 +74,10 @@ func newBatcher(t testing.TB, name string, cfg batcher.Config) *batcher.Batcher 
 
 func realModels(t testing.TB) (*batcher.Batcher, *batcher.Batcher) {
 	t.Helper()
-	if _, err := models.TestModelPath(models.StoriesModel); err != nil {
-		t.Skipf("test model missing: %v", err)
+	for _, name := range []string{models.StoriesModel, models.MiniLMModel} {
+		if _, err := models.TestModelPath(name); err != nil {
+			testenv.Missing(t, "test model missing: %v", err)
+		}
 	}
 	realOnce.Do(func() {
 		defer func() {
@@ -231,6 +235,96 @@ func TestIntegrationResponseFormat(t *testing.T) {
 
 	resp, body = do(t, "POST", base+"/v1/chat/completions", key, chatBody(`,"response_format":{"type":"json_schema","json_schema":{"name":"x","schema":{"type":"string","pattern":"a+"}}}`))
 	wantError(t, resp, body, 400, TypeInvalidRequest, "unsupported_value")
+}
+
+// TestIntegrationSchemaBeyondRepetitionLimit: schemas with counts above
+// llama.cpp's repetition limit of 2000 reach its real grammar parser and
+// are served (maxLength 5000 was a 500); a schema that cannot be sampled
+// is the client's 400.
+func TestIntegrationSchemaBeyondRepetitionLimit(t *testing.T) {
+	_, base := startServer(t, realConfig(t))
+	for _, tc := range []struct{ schema, starts string }{
+		{`{"type":"string","maxLength":5000}`, `"`},
+		{`{"type":"string","minLength":2500,"maxLength":1000000}`, `"`},
+		{`{"type":"array","items":{"type":"integer"},"minItems":2001}`, `[`},
+		{`{"type":"object","properties":{"a":{"type":"string","maxLength":4357},"b":{"type":"array","items":{"type":"string","maxLength":3000},"maxItems":2500}},"required":["a","b"]}`, `{`},
+	} {
+		rf := `{"type":"json_schema","json_schema":{"name":"s","schema":` + tc.schema + `}}`
+		resp, body := do(t, "POST", base+"/v1/chat/completions", key, chatBody(`,"max_tokens":8,"seed":1,"response_format":`+rf))
+		if resp.StatusCode != 200 {
+			t.Errorf("%s: %d %s", tc.schema, resp.StatusCode, body)
+			continue
+		}
+		var c chatCompletion
+		if err := json.Unmarshal(body, &c); err != nil || !strings.HasPrefix(c.Choices[0].Message.Content, tc.starts) {
+			t.Errorf("%s: output %s does not start with %s (%v)", tc.schema, body, tc.starts, err)
+		}
+	}
+	rf := `{"type":"json_schema","json_schema":{"name":"s","schema":{"$defs":{"a":{"anyOf":[{"$ref":"#/$defs/a"},{"type":"null"}]}},"$ref":"#/$defs/a"}}}`
+	resp, body := do(t, "POST", base+"/v1/chat/completions", key, chatBody(`,"max_tokens":8,"response_format":`+rf))
+	if e := wantError(t, resp, body, 400, TypeInvalidRequest, "unsupported_value"); e.Error.Param == nil || *e.Error.Param != "response_format" {
+		t.Errorf("left-recursive schema: %s", body)
+	}
+}
+
+// TestIntegrationPrefixCacheHitRatio sends one long prompt three times to
+// the real scheduler: the repeats are served mostly from the prefix cache
+// (reused over computed tokens would be about 2, hence the old 23.2), and
+// /metrics and /admin/status report the fraction of prompt tokens reused,
+// reused / (reused + computed), which is at most 1.
+func TestIntegrationPrefixCacheHitRatio(t *testing.T) {
+	b := newBatcher(t, models.StoriesModel, batcher.Config{Parallel: 2, CtxSize: 2048})
+	cfg := realConfig(t)
+	cfg.Models = []Model{modelOf(b, KindChat)}
+	_, base := startServer(t, cfg)
+
+	prompt := strings.Repeat("Once upon a time there was a little dog named Max who loved to run. ", 8)
+	body := `{"prompt":"` + prompt + `","max_tokens":2,"temperature":0}`
+	var cached []int
+	for range 3 {
+		resp, raw := do(t, "POST", base+"/v1/completions", key, body)
+		var c textCompletion
+		if resp.StatusCode != 200 || json.Unmarshal(raw, &c) != nil {
+			t.Fatalf("%d %s", resp.StatusCode, raw)
+		}
+		cached = append(cached, c.Usage.PromptTokensDetails.CachedTokens)
+	}
+	st := b.Stats()
+	if cached[1] == 0 || cached[2] == 0 || st.PrefixHitTokens < uint64(cached[1]+cached[2]) || st.PromptTokens == 0 {
+		t.Fatalf("the repeated prompt was not served from the cache: cached %v, stats %+v", cached, st)
+	}
+	want := float64(st.PrefixHitTokens) / float64(st.PrefixHitTokens+st.PromptTokens)
+
+	_, metrics := do(t, "GET", base+"/metrics", "", "")
+	got, ok := metricValue(string(metrics), `infergate_prefix_cache_hit_ratio{kind="chat",model="`+b.ModelID()+`"}`)
+	if !ok || got < 0 || got > 1 || math.Abs(got-want) > 1e-9 {
+		t.Errorf("/metrics: ratio %v (found %v), want %v from %d reused and %d computed", got, ok, want, st.PrefixHitTokens, st.PromptTokens)
+	}
+
+	resp, raw := do(t, "GET", base+"/admin/status", "sk-admin", "")
+	var status struct {
+		Models []modelStatus `json:"models"`
+	}
+	if resp.StatusCode != 200 || json.Unmarshal(raw, &status) != nil || len(status.Models) != 1 {
+		t.Fatalf("%d %s", resp.StatusCode, raw)
+	}
+	ms := status.Models[0]
+	if r := ms.PrefixCacheHitRatio; r < 0 || r > 1 || math.Abs(r-want) > 1e-9 ||
+		ms.PrefixCacheHitTokens != st.PrefixHitTokens || ms.PromptTokens != st.PromptTokens {
+		t.Errorf("/admin/status: %+v, want ratio %v from stats %+v", ms, want, st)
+	}
+}
+
+// metricValue finds the sample of series (name and labels, as written) in
+// a Prometheus text exposition.
+func metricValue(text, series string) (float64, bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, series+" "); ok {
+			v, err := strconv.ParseFloat(strings.Fields(rest)[0], 64)
+			return v, err == nil
+		}
+	}
+	return 0, false
 }
 
 func TestIntegrationCompletions(t *testing.T) {
@@ -470,21 +564,18 @@ func TestIntegrationOverloadAndDisconnect(t *testing.T) {
 	}
 
 	conn.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for one.Stats().Running != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("slot still busy after the client left: %+v", one.Stats())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return one.Stats().Running == 0 },
+		"slot still busy after the client left: %+v", one.Stats())
+	// The slot serves the next request, and the scheduler generates that
+	// request's tokens only: the cancelled stream no longer runs.
 	before := one.Stats().GeneratedTokens
-	time.Sleep(200 * time.Millisecond)
-	if after := one.Stats().GeneratedTokens; after != before {
-		t.Errorf("still generating: %d -> %d tokens", before, after)
+	resp, b = do(t, "POST", base+"/v1/completions", key, `{"prompt":"Twice","max_tokens":2}`)
+	var next textCompletion
+	if resp.StatusCode != 200 || json.Unmarshal(b, &next) != nil {
+		t.Fatalf("%d %s", resp.StatusCode, b)
 	}
-	// The slot serves the next request.
-	if resp, b := do(t, "POST", base+"/v1/completions", key, `{"prompt":"Twice","max_tokens":2}`); resp.StatusCode != 200 {
-		t.Errorf("%d %s", resp.StatusCode, b)
+	if after := one.Stats().GeneratedTokens; after-before != uint64(next.Usage.CompletionTokens) {
+		t.Errorf("still generating: %d tokens generated for a request of %d", after-before, next.Usage.CompletionTokens)
 	}
 
 	// A non-streamed request whose client leaves is cancelled too.
@@ -494,19 +585,11 @@ func TestIntegrationOverloadAndDisconnect(t *testing.T) {
 	}
 	body = `{"prompt":"Once","max_tokens":100000,"ignore_eos":true}`
 	fmt.Fprintf(conn2, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Length: %d\r\n\r\n%s", key, len(body), body)
-	for start := time.Now(); one.Stats().Running != 1; time.Sleep(5 * time.Millisecond) {
-		if time.Since(start) > 10*time.Second {
-			t.Fatal("the non-streamed generation did not start")
-		}
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return one.Stats().Running == 1 },
+		"the non-streamed generation did not start")
 	conn2.Close()
-	deadline = time.Now().Add(10 * time.Second)
-	for one.Stats().Running != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("non-streamed generation kept its slot after the client left: %+v", one.Stats())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testenv.Eventually(t, 10*time.Second, func() bool { return one.Stats().Running == 0 },
+		"non-streamed generation kept its slot after the client left: %+v", one.Stats())
 }
 
 // TestIntegrationGracefulShutdown: with a drain delay, /readyz turns 503
@@ -522,7 +605,7 @@ func TestIntegrationGracefulShutdown(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	shut := shutdownAsync(s, 60*time.Second)
-	time.Sleep(100 * time.Millisecond)
+	testenv.Eventually(t, 5*time.Second, s.Draining, "Shutdown did not start draining")
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	r, err := client.Get(base + "/readyz")
 	if err != nil {

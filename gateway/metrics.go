@@ -3,6 +3,8 @@ package gateway
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/infergate/infergate/batcher"
 )
 
 // metrics are the gateway's Prometheus series. Each Server has its own
@@ -24,6 +26,7 @@ type metrics struct {
 	overloaded       *prometheus.CounterVec // model
 	rateLimited      *prometheus.CounterVec // limit
 	disconnects      *prometheus.CounterVec // model
+	connsDropped     prometheus.Counter
 	inflight         prometheus.Gauge
 	streams          prometheus.Gauge
 }
@@ -72,6 +75,10 @@ func newMetrics(models []*model) *metrics {
 		overloaded:       counter("overload_refusals_total", "Requests refused because the model's queue was full.", "model"),
 		rateLimited:      counter("rate_limited_total", "Requests refused by a per-key rate limit, by limit (requests, tokens).", "limit"),
 		disconnects:      counter("client_disconnects_total", "Streams whose client went away before the end; their generation was cancelled.", "model"),
+		connsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "infergate", Name: "connections_dropped_total",
+			Help: "Connections over the connection limits closed without a reply, because as many refusals as allowed were already being written.",
+		}),
 		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Namespace: "infergate", Name: "http_requests_in_flight",
 			Help: "HTTP requests being handled, streams included.",
@@ -83,7 +90,7 @@ func newMetrics(models []*model) *metrics {
 	}
 	reg.MustRegister(m.ttft, m.itl, m.e2e, m.queueWait, m.requests, m.promptTokens,
 		m.completionTokens, m.cachedTokens, m.errors, m.overloaded, m.rateLimited, m.disconnects,
-		m.inflight, m.streams,
+		m.connsDropped, m.inflight, m.streams,
 		&statsCollector{models: models},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -124,7 +131,7 @@ var (
 	descKVUsed       = desc("kv_cache_used_cells", "KV cache cells in use.")
 	descKVSize       = desc("kv_cache_size_cells", "KV cache cells in total.")
 	descKVUsage      = desc("kv_cache_usage_ratio", "Fraction of the KV cache in use (0-1).")
-	descPrefixRatio  = desc("prefix_cache_hit_ratio", "Fraction of prompt tokens since start that the prefix cache served (0-1).")
+	descPrefixRatio  = desc("prefix_cache_hit_ratio", "Fraction of prompt tokens since start that the prefix cache served: reused / (reused + computed), 0-1.")
 	descPredicted    = desc("predicted_queue_wait_seconds", "How long a request arriving now is predicted to wait for a slot.")
 	descSteps        = desc("scheduler_steps_total", "Decode steps the scheduler ran.")
 	descStepSeconds  = desc("scheduler_step_seconds_total", "Time spent in decode steps.")
@@ -162,7 +169,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(descKVUsed, float64(st.KVUsed))
 		gauge(descKVSize, float64(st.KVSize))
 		gauge(descKVUsage, ratio(float64(st.KVUsed), float64(st.KVSize)))
-		gauge(descPrefixRatio, ratio(float64(st.PrefixHitTokens), float64(st.PromptTokens)))
+		gauge(descPrefixRatio, prefixHitRatio(st))
 		gauge(descPredicted, st.PredictedWait.Seconds())
 		count(descSteps, float64(st.Steps))
 		count(descStepSeconds, st.StepSeconds)
@@ -180,6 +187,14 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+// prefixHitRatio is the fraction of prompt tokens, since start, that the
+// prefix cache served. The scheduler counts the two parts apart: tokens
+// reused from the cache (PrefixHitTokens) and prompt tokens it computed
+// (PromptTokens), so the whole is their sum.
+func prefixHitRatio(st batcher.Stats) float64 {
+	return ratio(float64(st.PrefixHitTokens), float64(st.PrefixHitTokens+st.PromptTokens))
 }
 
 // errorCodeLabel bounds the code label to the codes the gateway itself

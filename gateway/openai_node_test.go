@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/infergate/infergate/internal/testenv"
 )
 
 // TestOpenAINodeClient drives the server with the official openai npm
@@ -15,16 +17,7 @@ import (
 // checked by a real client rather than by our reading of the spec. It needs
 // node and the package: npm ci --prefix gateway/testdata.
 func TestOpenAINodeClient(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed")
-	}
-	if _, err := os.Stat(filepath.Join("testdata", "node_modules", "openai", "package.json")); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("the openai npm package is missing: run npm ci --prefix gateway/testdata")
-		}
-		t.Skip("the openai npm package is missing: run npm ci --prefix gateway/testdata")
-	}
+	node := nodeClient(t)
 	cfg := realConfig(t)
 	_, base := startServer(t, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -45,4 +38,18 @@ func TestOpenAINodeClient(t *testing.T) {
 		t.Fatalf("openai client output: %s", out)
 	}
 	t.Logf("%s", strings.TrimSpace(string(out)))
+}
+
+// nodeClient finds node and the openai package for TestOpenAINodeClient;
+// without them the test is skipped, or fails under CI.
+func nodeClient(tb testing.TB) (node string) {
+	tb.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		testenv.Missing(tb, "node is not installed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("testdata", "node_modules", "openai", "package.json")); err != nil {
+		testenv.Missing(tb, "the openai npm package is missing (run npm ci --prefix gateway/testdata): %v", err)
+	}
+	return node
 }

@@ -3,10 +3,12 @@ package gateway
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"strings"
 
 	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/grammar"
 )
 
 // parseLimits bounds what one request may ask for; zero fields take the
@@ -406,7 +408,9 @@ func parseStop(o object, lim parseLimits) ([]string, *APIError) {
 	}
 }
 
-func parseResponseFormat(rf object) (grammar, mode string, e *APIError) {
+// parseResponseFormat returns the GBNF grammar that enforces
+// response_format, and its type for logs.
+func parseResponseFormat(rf object) (gbnf, mode string, e *APIError) {
 	typ, ok, e := rf.str("type")
 	if e != nil {
 		return "", "", e
@@ -418,7 +422,7 @@ func parseResponseFormat(rf object) (grammar, mode string, e *APIError) {
 	case "text":
 		return "", "", nil
 	case "json_object":
-		return jsonGrammar, typ, nil
+		return grammar.JSONObject, typ, nil
 	case "json_schema":
 		js, ok, e := rf.obj("json_schema")
 		if e != nil {
@@ -436,20 +440,34 @@ func parseResponseFormat(rf object) (grammar, mode string, e *APIError) {
 		raw, ok := js.raw("schema")
 		if !ok {
 			// OpenAI treats a missing schema as "any JSON object".
-			return jsonGrammar, typ, nil
+			return grammar.JSONObject, typ, nil
 		}
 		if kindOf(raw) != kindObject && kindOf(raw) != kindBool {
 			return "", "", errType("response_format.json_schema.schema", "an object", kindOf(raw).String())
 		}
-		g, err := schemaGrammar(raw)
+		g, err := grammar.FromSchema(raw)
 		if err != nil {
-			return "", "", errUnsupportedValue("response_format.json_schema.schema",
-				"This JSON schema cannot be enforced: %s. Supported: type (object, array, string, number, integer, boolean, null, or a list of them), properties, required, additionalProperties, items, prefixItems, minItems, maxItems, minLength, maxLength, enum, const, anyOf, oneOf, $ref to $defs/definitions, and annotations (title, description, default, examples, $schema, $id, $comment).", err)
+			return "", "", errSchema(err)
 		}
 		return g, typ, nil
 	default:
 		return "", "", errValue("response_format.type", "expected \"text\", \"json_object\" or \"json_schema\", but got %q instead.", typ)
 	}
+}
+
+// errSchema answers a response_format schema that the grammar compiler
+// refused: the client's mistake, named as OpenAI names it (param
+// response_format). Any other error from the compiler is a bug of ours.
+func errSchema(err error) *APIError {
+	var se *grammar.SchemaError
+	if !errors.As(err, &se) {
+		return errInternal(err)
+	}
+	e := errUnsupportedValue("response_format",
+		"This JSON schema cannot be enforced: %s (at #%s in json_schema.schema). Supported: type (object, array, string, number, integer, boolean, null, or a list of them), properties, required, additionalProperties, items, prefixItems, minItems, maxItems, minLength, maxLength, enum, const, anyOf, oneOf, single-schema allOf, nullable, format (date, time, date-time, uuid), integer minimum 0 or 1, $ref to $defs/definitions, and annotations (title, description, default, examples, $schema, $id, $comment).",
+		se.Reason, se.Path)
+	e.Err = err
+	return e
 }
 
 func parseMessages(o object, lim parseLimits) ([]batcher.Message, *APIError) {

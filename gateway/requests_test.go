@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/grammar"
 )
 
 func TestParseChatRequest(t *testing.T) {
@@ -72,7 +73,7 @@ func TestParseChatRequest(t *testing.T) {
 			}},
 		{name: "json_object", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_object"}}`,
 			check: func(t *testing.T, r *chatRequest) {
-				if r.Sampling.Grammar != jsonGrammar {
+				if r.Sampling.Grammar != grammar.JSONObject {
 					t.Errorf("grammar %q", r.Sampling.Grammar)
 				}
 			}},
@@ -80,6 +81,12 @@ func TestParseChatRequest(t *testing.T) {
 			check: func(t *testing.T, r *chatRequest) {
 				if !strings.Contains(r.Sampling.Grammar, `"\"a\""`) {
 					t.Errorf("grammar %q", r.Sampling.Grammar)
+				}
+			}},
+		{name: "json_schema beyond llama.cpp's repetition limit", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"string","maxLength":5000}}}}`,
+			check: func(t *testing.T, r *chatRequest) {
+				if err := grammar.Check(r.Sampling.Grammar); err != nil {
+					t.Errorf("grammar: %v", err)
 				}
 			}},
 		{name: "text format", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"text"}}`},
@@ -125,7 +132,8 @@ func TestParseChatRequest(t *testing.T) {
 		{name: "response_format type", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"xml"}}`, wantParam: "response_format.type", wantCode: "invalid_value"},
 		{name: "response_format missing type", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{}}`, wantParam: "response_format.type", wantCode: "missing_required_parameter"},
 		{name: "json_schema missing", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema"}}`, wantParam: "response_format.json_schema", wantCode: "missing_required_parameter"},
-		{name: "json_schema unsupported", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"string","pattern":"^a+$"}}}}`, wantParam: "response_format.json_schema.schema", wantCode: "unsupported_value"},
+		{name: "json_schema unsupported", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"type":"string","pattern":"^a+$"}}}}`, wantParam: "response_format", wantCode: "unsupported_value"},
+		{name: "json_schema left recursion", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","schema":{"$ref":"#"}}}}`, wantParam: "response_format", wantCode: "unsupported_value"},
 		{name: "seed string", body: `{"messages":[{"role":"user","content":"x"}],"seed":"1"}`, wantParam: "seed", wantCode: "invalid_type"},
 		{name: "user number", body: `{"messages":[{"role":"user","content":"x"}],"user":1}`, wantParam: "user", wantCode: "invalid_type"},
 	}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -100,6 +101,12 @@ type Config struct {
 	// answering 503, before it stops accepting connections: the time a
 	// load balancer needs to notice and send traffic elsewhere.
 	DrainDelay time.Duration
+	// TrustedProxies are the reverse proxies and load balancers whose
+	// X-Forwarded-For (or Forwarded) header names the client: per-address
+	// rate limits then key on that client, and their connections are not
+	// held to MaxConnsPerIP. Those headers from any other peer are
+	// ignored.
+	TrustedProxies []netip.Prefix
 }
 
 // Server is the gateway. Create it with New, run it with Serve, stop it
@@ -116,6 +123,7 @@ type Server struct {
 	keys    map[KeyHash]*principal
 	admin   []KeyHash
 	addrs   addrLimiters
+	trusted trustedProxies
 	metrics *metrics
 	promH   fasthttp.RequestHandler
 	http    *fasthttp.Server
@@ -151,6 +159,7 @@ func New(cfg Config) (*Server, error) {
 		admin:   cfg.AdminKeys,
 		started: time.Now(),
 		ids:     newIDSource(),
+		trusted: trustedProxies(cfg.TrustedProxies),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -253,7 +262,9 @@ func (s *Server) Registry() *prometheus.Registry { return s.metrics.reg }
 // Shutdown, else the listener's error.
 func (s *Server) Serve(ln net.Listener) error {
 	cl := newConnListener(ln, s.lim.MaxConns, s.lim.MaxConnsPerIP)
+	cl.trusted = s.trusted
 	cl.refused = func(e *APIError) { s.metrics.errors.WithLabelValues(e.Type, e.Code).Inc() }
+	cl.dropped = s.metrics.connsDropped.Inc
 	s.lnMu.Lock()
 	s.lns = append(s.lns, cl)
 	s.lnMu.Unlock()
@@ -554,7 +565,7 @@ func (s *Server) route(r *request) {
 func (s *Server) withKey(h func(*request)) func(*request) {
 	return func(r *request) {
 		if len(s.keys) == 0 {
-			r.who = &principal{name: "anonymous", limits: s.addrs.get(remoteHost(r.ctx), r.start)}
+			r.who = &principal{name: "anonymous", limits: s.addrs.get(s.clientAddr(r.ctx), r.start)}
 			h(r)
 			return
 		}
@@ -639,13 +650,6 @@ func (s *Server) resolve(name string, kind ModelKind) (*model, *APIError) {
 		return nil, errValue("model", "the model '%s' is a %s model and does not serve %s.", name, m.Kind, what)
 	}
 	return m, nil
-}
-
-func remoteHost(ctx *fasthttp.RequestCtx) string {
-	if ip := ctx.RemoteIP(); ip != nil {
-		return ip.String()
-	}
-	return ctx.RemoteAddr().String()
 }
 
 // idSource makes request ids: a random per-process prefix and a counter,

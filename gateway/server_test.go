@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/internal/testenv"
 )
 
 // These tests are about HTTP behaviour (framing, errors, auth, limits,
@@ -97,6 +98,13 @@ func (f *fakeGen) Generate(ctx context.Context, req batcher.Request) (Stream, er
 	return f.gen(ctx, req)
 }
 func (f *fakeGen) Stats() batcher.Stats { return f.stats }
+
+// started is the number of generations asked of f so far.
+func (f *fakeGen) started() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.reqs)
+}
 
 func (f *fakeGen) last() batcher.Request {
 	f.mu.Lock()
@@ -530,9 +538,9 @@ func TestErrorStatuses(t *testing.T) {
 	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
 		switch mode.Load().(string) {
 		case "overloaded":
-			return nil, &batcher.ErrOverloaded{RetryAfter: 2500 * time.Millisecond}
+			return nil, &batcher.OverloadedError{RetryAfter: 2500 * time.Millisecond}
 		case "toolong":
-			return nil, &batcher.ErrPromptTooLong{Tokens: 900, Limit: 512}
+			return nil, &batcher.PromptTooLongError{Tokens: 900, Limit: 512}
 		case "closed":
 			return nil, fmt.Errorf("generate: %w", batcher.ErrClosed)
 		case "broken":
@@ -677,13 +685,7 @@ func TestClientDisconnectCancelsGeneration(t *testing.T) {
 		t.Fatal("generation not cancelled after the client left")
 	}
 	// The request is finished and accounted for.
-	deadline := time.Now().Add(2 * time.Second)
-	for s.nact.Load() != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := s.nact.Load(); n != 0 {
-		t.Fatalf("%d requests still active", n)
-	}
+	testenv.Eventually(t, 2*time.Second, func() bool { return s.nact.Load() == 0 }, "requests still active")
 }
 
 func TestAuthAndAdmin(t *testing.T) {
@@ -720,7 +722,10 @@ func TestAuthAndAdmin(t *testing.T) {
 	if resp.StatusCode != 200 || json.Unmarshal(body, &st) != nil || st.Status != "ready" || len(st.Models) != 2 {
 		t.Fatalf("%d %s", resp.StatusCode, body)
 	}
-	if m := st.Models[0]; m.Slots != 4 || m.SlotsBusy != 1 || m.SlotsFree != 3 || m.QueueDepth != 2 || m.KVUsage != 0.1 || m.PrefixCacheHitRatio != 0.5 {
+	hs := helloGen().stats
+	wantRatio := float64(hs.PrefixHitTokens) / float64(hs.PrefixHitTokens+hs.PromptTokens)
+	if m := st.Models[0]; m.Slots != 4 || m.SlotsBusy != 1 || m.SlotsFree != 3 || m.QueueDepth != 2 || m.KVUsage != 0.1 ||
+		math.Abs(m.PrefixCacheHitRatio-wantRatio) > 1e-12 || m.PrefixCacheHitTokens != hs.PrefixHitTokens {
 		t.Errorf("%+v", m)
 	}
 	// Health and metrics need no key.
@@ -847,15 +852,8 @@ func TestConnectionLimit(t *testing.T) {
 	cfg := testConfig(helloGen())
 	cfg.Limits.MaxConns = 1
 	_, base := startServer(t, cfg)
-	hold, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer hold.Close()
-	// Make sure the held connection has been accepted.
-	fmt.Fprintf(hold, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-	if _, err := http.ReadResponse(bufio.NewReader(hold), nil); err != nil {
-		t.Fatal(err)
+	if _, status := healthzConn(t, base); status != 200 { // held: the only one allowed
+		t.Fatalf("held connection: %d", status)
 	}
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get(base + "/healthz")
@@ -931,13 +929,18 @@ func TestMetricsEndpoint(t *testing.T) {
 		`infergate_requests_running{kind="chat",model="chat"} 1`,
 		`infergate_requests_waiting{kind="chat",model="chat"} 2`,
 		`infergate_kv_cache_usage_ratio{kind="chat",model="chat"} 0.1`,
-		`infergate_prefix_cache_hit_ratio{kind="chat",model="chat"} 0.5`,
 		`infergate_http_requests_in_flight 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %s", want)
 		}
+	}
+	// 5 prompt tokens reused and 10 computed: a third came from the cache.
+	st := helloGen().stats
+	want := float64(st.PrefixHitTokens) / float64(st.PrefixHitTokens+st.PromptTokens)
+	if got, ok := metricValue(text, `infergate_prefix_cache_hit_ratio{kind="chat",model="chat"}`); !ok || math.Abs(got-want) > 1e-12 {
+		t.Errorf("prefix cache hit ratio %v (found %v), want %v", got, ok, want)
 	}
 }
 
@@ -953,11 +956,14 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	shut := shutdownAsync(s, 10*time.Second)
-	time.Sleep(50 * time.Millisecond)
-	// Draining: not ready, no new connections.
-	if _, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second); err == nil {
-		t.Error("still accepting connections while draining")
-	}
+	// Draining without a drain delay: the listener closes at once.
+	testenv.Eventually(t, 2*time.Second, func() bool {
+		c, err := net.DialTimeout("tcp", strings.TrimPrefix(base, "http://"), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	}, "still accepting connections while draining")
 	events := sseEvents(t, resp.Body)
 	if events[len(events)-1] != "[DONE]" || len(events) != 8 {
 		t.Fatalf("in-flight stream cut short: %q", events)
@@ -983,7 +989,8 @@ func TestShutdownDeadlineCancels(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		got <- sseEvents(t, bytes.NewReader(b))
 	}()
-	time.Sleep(100 * time.Millisecond)
+	// The stream is under way when the deadline passes.
+	testenv.Eventually(t, 5*time.Second, func() bool { return gen.started() == 1 }, "the generation did not start")
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if err := s.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
@@ -1026,7 +1033,7 @@ func TestDrainDelayKeepsServing(t *testing.T) {
 	s, base := startServer(t, cfg)
 	start := time.Now()
 	shut := shutdownAsync(s, 5*time.Second)
-	time.Sleep(50 * time.Millisecond)
+	testenv.Eventually(t, 2*time.Second, s.Draining, "Shutdown did not start draining")
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := client.Get(base + "/readyz")
 	if err != nil {
@@ -1064,7 +1071,7 @@ func TestNonStreamedDisconnectCancelsGeneration(t *testing.T) {
 	}
 	body := `{"messages":[{"role":"user","content":"hi"}]}`
 	fmt.Fprintf(conn, "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-	time.Sleep(100 * time.Millisecond)
+	testenv.Eventually(t, 5*time.Second, func() bool { return gen.started() == 1 }, "the generation did not start")
 	conn.Close()
 	select {
 	case <-cancelled:

@@ -71,7 +71,10 @@ func BenchmarkDecode(b *testing.B) {
 					b.Fatalf("benchtime too long: the %d-cell sequences are full", g.SeqCtx())
 				}
 				for s := range samplers {
-					tok := g.Sample(samplers[s], idx[s])
+					tok, err := g.Sample(samplers[s], idx[s])
+					if err != nil {
+						b.Fatal(err)
+					}
 					if idx[s], err = g.Add(s, pos, []Token{tok}, true); err != nil {
 						b.Fatal(err)
 					}

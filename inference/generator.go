@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	llama "github.com/infergate/infergate/cgo"
+	"github.com/infergate/infergate/grammar"
 )
 
 // GeneratorParams sizes a Generator.
@@ -112,10 +113,12 @@ func (g *Generator) Add(seq, pos int, tokens []Token, output bool) (int, error) 
 	}
 	g.ids[0] = seq
 	idx := -1
+	n0 := g.batch.Len()
 	for i, t := range tokens {
 		last := output && i == len(tokens)-1
 		j, err := g.batch.Add(t, pos+i, g.ids[:], last)
 		if err != nil {
+			g.batch.Truncate(n0) // all of tokens or none
 			return -1, err
 		}
 		if last {
@@ -124,6 +127,10 @@ func (g *Generator) Add(seq, pos int, tokens []Token, output bool) (int, error) 
 	}
 	return idx, nil
 }
+
+// DiscardPending drops the tokens added since the last Decode, so that a
+// batch abandoned half-built does not leak into the next one.
+func (g *Generator) DiscardPending() { g.batch.Clear() }
 
 // Decode runs the queued tokens and empties the batch, whatever the outcome:
 // on ErrNoKVSpace the KV memory is unchanged and the caller re-adds less.
@@ -141,7 +148,8 @@ func (g *Generator) Abort() { g.ctx.Abort() }
 
 // Sample draws the next token from batch output idx with s, which also
 // records it (penalties, grammar).
-func (g *Generator) Sample(s *Sampler, idx int) Token { return s.s.Sample(g.ctx, idx) }
+// An error means the sequence cannot go on (see llama.ErrSample).
+func (g *Generator) Sample(s *Sampler, idx int) (Token, error) { return s.s.Sample(g.ctx, idx) }
 
 // Logits is a view of batch output idx's logits, valid until the next Decode.
 func (g *Generator) Logits(idx int) []float32 { return g.ctx.Logits(idx) }
@@ -184,8 +192,17 @@ type Sampling = llama.SamplerParams
 // Sampler is one sequence's sampler chain.
 type Sampler struct{ s *llama.Sampler }
 
-// NewSampler builds a sampler chain for the generator's model.
+// NewSampler builds a sampler chain for the generator's model. A grammar
+// is first checked in Go (grammar.Check) for what llama.cpp's grammar code
+// cannot survive: a rule that reaches itself without consuming input (such
+// as a repetition of something that can be empty) recurses until the stack
+// overflows, which no C++ handler can catch.
 func (g *Generator) NewSampler(p Sampling) (*Sampler, error) {
+	if p.Grammar != "" {
+		if err := grammar.Check(p.Grammar); err != nil {
+			return nil, err
+		}
+	}
 	s, err := llama.NewSampler(g.model.m, p)
 	if err != nil {
 		return nil, err
@@ -193,8 +210,9 @@ func (g *Generator) NewSampler(p Sampling) (*Sampler, error) {
 	return &Sampler{s: s}, nil
 }
 
-// Accept records prompt tokens for penalties without sampling them.
-func (s *Sampler) Accept(t Token) { s.s.Accept(t) }
+// Accept records a token the sampler did not pick (for penalties and the
+// grammar); a token the grammar forbids here is refused.
+func (s *Sampler) Accept(t Token) error { return s.s.Accept(t) }
 
 // Close frees the chain.
 func (s *Sampler) Close() { s.s.Close() }

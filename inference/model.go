@@ -131,7 +131,9 @@ func (m *Model) TokenizeTemplated(text string) ([]Token, error) {
 }
 
 // Detokenize turns tokens back into text.
-func (m *Model) Detokenize(tokens []Token) string { return m.m.Detokenize(tokens, false, false) }
+func (m *Model) Detokenize(tokens []Token) (string, error) {
+	return m.m.Detokenize(tokens, false, false)
+}
 
 // ApplyTemplate formats a conversation with the model's chat template,
 // ending with the assistant's turn opening.

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infergate/infergate/internal/testenv"
 	"github.com/infergate/infergate/models"
 )
 
@@ -100,6 +101,52 @@ keys:
 	}
 }
 
+func TestTrustedProxiesOption(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, yaml string
+		args       []string
+		env        map[string]string
+		want       []string
+	}{
+		{name: "flags", args: []string{"--trusted-proxies", "10.0.0.0/8,192.168.0.0/16", "--trusted-proxies", "::1"},
+			want: []string{"10.0.0.0/8", "192.168.0.0/16", "::1"}},
+		{name: "environment", env: map[string]string{"INFERGATE_TRUSTED_PROXIES": "10.0.0.0/8, 172.16.0.0/12"},
+			want: []string{"10.0.0.0/8", "172.16.0.0/12"}},
+		{name: "file list", yaml: "trusted-proxies: [10.0.0.0/8, fd00::/8]\n", want: []string{"10.0.0.0/8", "fd00::/8"}},
+		{name: "file string", yaml: "trusted_proxies: 10.1.0.0/16,10.2.0.0/16\n", want: []string{"10.1.0.0/16", "10.2.0.0/16"}},
+		{name: "flag over file", yaml: "trusted-proxies: [10.0.0.0/8]\n", args: []string{"--trusted-proxies", "192.0.2.1"}, want: []string{"192.0.2.1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := map[string]string{}
+			for k, v := range tc.env {
+				env[k] = v
+			}
+			if tc.yaml != "" {
+				path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "-")+".yaml")
+				if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				env["INFERGATE_CONFIG"] = path
+			}
+			var c serveConfig
+			if _, err := serveOptions(&c).parse(tc.args, func(k string) string { return env[k] }); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Join(c.trustedProxies, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("got %q, want %q", c.trustedProxies, tc.want)
+			}
+		})
+	}
+
+	// A bad prefix stops serve before it loads anything.
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"serve", "--trusted-proxies", "10.0.0.0/33", "--chat-model", "", "--embed-model", ""}, &out, &errb, noEnv)
+	if code == 0 || !strings.Contains(errb.String(), "--trusted-proxies") {
+		t.Errorf("exit %d: %s", code, errb.String())
+	}
+}
+
 func TestVersionAndUsage(t *testing.T) {
 	var out, errb bytes.Buffer
 	if code := run(context.Background(), []string{"version"}, &out, &errb, noEnv); code != 0 || !strings.HasPrefix(out.String(), "infergate ") {
@@ -113,17 +160,32 @@ func TestVersionAndUsage(t *testing.T) {
 	}
 }
 
-func testModels(t *testing.T) (chat, emb string) {
-	t.Helper()
-	chat, err := models.TestModelPath(models.StoriesModel)
+// testModels finds the test models; without them (make models) the test
+// is skipped, or fails under CI.
+func testModels(tb testing.TB) (chat, emb string) {
+	tb.Helper()
+	return testModel(tb, models.StoriesModel), testModel(tb, models.MiniLMModel)
+}
+
+func testModel(tb testing.TB, name string) string {
+	tb.Helper()
+	path, err := models.TestModelPath(name)
 	if err != nil {
-		t.Skip(err)
+		testenv.Missing(tb, "test model missing: %v", err)
 	}
-	emb, err = models.TestModelPath(models.MiniLMModel)
-	if err != nil {
-		t.Skip(err)
+	return path
+}
+
+func TestMissingModelFailsUnderCI(t *testing.T) {
+	for _, ci := range []string{"", "1"} {
+		t.Run("CI="+ci, func(t *testing.T) {
+			t.Setenv("CI", ci)
+			out := testenv.Record(t, func(tb testing.TB) { testModel(tb, "no-such-model.gguf") })
+			if ci == "" && (!out.Skipped || out.Failed) || ci != "" && (!out.Failed || out.Skipped) {
+				t.Errorf("CI=%q: %+v", ci, out)
+			}
+		})
 	}
-	return chat, emb
 }
 
 func TestModelsList(t *testing.T) {
@@ -177,7 +239,7 @@ func TestServe(t *testing.T) {
 	go func() {
 		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
 			"--chat-model", chat, "--embed-model", emb, "--parallel", "2", "--threads", "1", "--api-keys-file", keysFile,
-			"--shutdown-timeout", "5s"}, io.Discard, &logs, noEnv)
+			"--shutdown-timeout", "5s", "--trusted-proxies", "127.0.0.0/8,::1"}, io.Discard, &logs, noEnv)
 	}()
 	var addr string
 	deadline := time.Now().Add(60 * time.Second)

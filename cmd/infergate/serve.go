@@ -36,11 +36,12 @@ type serveConfig struct {
 	queueLen                 int
 	maxQueueWait             time.Duration
 
-	apiKeys      []string
-	apiKeysFile  string
-	adminKeys    []string
-	metricsAdmin bool
-	rpm, tpm     int
+	apiKeys        []string
+	apiKeysFile    string
+	adminKeys      []string
+	metricsAdmin   bool
+	rpm, tpm       int
+	trustedProxies []string
 
 	maxBodyBytes, maxHeaderBytes int
 	maxMessages, maxInputs       int
@@ -92,6 +93,7 @@ func serveOptions(c *serveConfig) *options {
 	o.Bool(&c.metricsAdmin, "metrics-require-admin", false, "require an admin key for /metrics")
 	o.Int(&c.rpm, "rpm", 0, "requests per minute per API key (per client address without keys); 0: unlimited")
 	o.Int(&c.tpm, "tpm", 0, "prompt+completion tokens per minute per API key; 0: unlimited")
+	o.List(&c.trustedProxies, "trusted-proxies", "CIDRs (or addresses) of the reverse proxies and load balancers in front; from them the client address is the rightmost untrusted one in X-Forwarded-For (or Forwarded: for=), for per-address limits, and --max-conns-per-ip does not apply to them; those headers from other peers are ignored (none: the socket address)")
 
 	o.group("Request limits and timeouts")
 	o.Int(&c.maxBodyBytes, "max-body-bytes", 4<<20, "largest request body; larger ones get 413")
@@ -218,6 +220,10 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	if err != nil {
 		return err
 	}
+	trusted, err := gateway.ParseTrustedProxies(c.trustedProxies)
+	if err != nil {
+		return fmt.Errorf("--trusted-proxies: %w", err)
+	}
 	if len(keys) == 0 {
 		log.Warn("no API keys configured: the API is open to anyone who can reach " + c.addr)
 	}
@@ -302,7 +308,7 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 
 	srv, err := gateway.New(gateway.Config{
 		Models: served, Keys: keys, AdminKeys: admin, MetricsRequireAdmin: c.metricsAdmin,
-		Logger: log, Version: version, DrainDelay: c.drainDelay,
+		Logger: log, Version: version, DrainDelay: c.drainDelay, TrustedProxies: trusted,
 		Limits: gateway.Limits{
 			RequestsPerMinute: c.rpm, TokensPerMinute: c.tpm,
 			MaxBodyBytes: c.maxBodyBytes, MaxHeaderBytes: c.maxHeaderBytes,
