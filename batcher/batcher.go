@@ -7,7 +7,7 @@
 // Requests are tokenized on the caller's goroutine, admitted through a
 // bounded FIFO queue, matched to the slot whose KV cells already hold the
 // longest prefix of their prompt (or share that prefix from another slot),
-// and stream text back through a Stream. Embedding models get the same
+// and stream text back through a llm.Stream. Embedding models get the same
 // treatment with a simpler loop: inputs from concurrent requests are
 // coalesced into one decode.
 package batcher
@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/infergate/infergate/inference"
+	"github.com/infergate/infergate/llm"
 )
 
 // Defaults for zero Config fields.
@@ -296,7 +297,7 @@ func (b *Batcher) admit() error {
 		if retry < time.Second {
 			retry = time.Second
 		}
-		return &OverloadedError{RetryAfter: retry}
+		return &llm.OverloadedError{RetryAfter: retry}
 	}
 	return nil
 }

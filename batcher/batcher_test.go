@@ -15,6 +15,7 @@ import (
 
 	"github.com/infergate/infergate/inference"
 	"github.com/infergate/infergate/internal/testenv"
+	"github.com/infergate/infergate/llm"
 	"github.com/infergate/infergate/models"
 )
 
@@ -74,7 +75,7 @@ func longPrompt(t testing.TB, b *Batcher, n int, seed string) string {
 }
 
 // collect reads a stream to its end.
-func collect(s *Stream) (string, Result) {
+func collect(s *llm.Stream) (string, llm.Result) {
 	var sb strings.Builder
 	for d := range s.Deltas() {
 		sb.WriteString(d.Text)
@@ -82,8 +83,8 @@ func collect(s *Stream) (string, Result) {
 	return sb.String(), s.Result()
 }
 
-func greedy(prompt string, n int) Request {
-	return Request{Prompt: prompt, MaxTokens: n}
+func greedy(prompt string, n int) llm.Request {
+	return llm.Request{Prompt: prompt, MaxTokens: n}
 }
 
 // reference is a prompt's greedy continuation computed alone, straight on
@@ -195,7 +196,7 @@ func TestGreedyMatchesAloneAmong31(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			var res Result
+			var res llm.Result
 			together[i], res = collect(s)
 			if res.Err != nil {
 				t.Error(res.Err)
@@ -222,7 +223,7 @@ func TestFinishReasons(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref, res := collect(s)
-	if res.FinishReason != FinishLength || res.CompletionTokens != 40 {
+	if res.FinishReason != llm.FinishLength || res.CompletionTokens != 40 {
 		t.Fatalf("max_tokens run: finish %q after %d tokens, want length after 40", res.FinishReason, res.CompletionTokens)
 	}
 	if len(ref) < 30 {
@@ -233,55 +234,55 @@ func TestFinishReasons(t *testing.T) {
 		// A stop string made of the end of one word and the start of the
 		// next spans several tokens.
 		stop := ref[10:17]
-		s, err := b.Generate(ctx, Request{Prompt: "Once upon a time, Lily", MaxTokens: 40, Stop: []string{"zzz-never", stop}})
+		s, err := b.Generate(ctx, llm.Request{Prompt: "Once upon a time, Lily", MaxTokens: 40, Stop: []string{"zzz-never", stop}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		text, res := collect(s)
 		want := ref[:strings.Index(ref, stop)]
-		if res.FinishReason != FinishStop || text != want {
+		if res.FinishReason != llm.FinishStop || text != want {
 			t.Errorf("stop %q: got %q (%s), want %q (stop)", stop, text, res.FinishReason, want)
 		}
 	})
 
 	t.Run("context exhausted", func(t *testing.T) {
-		s, err := b.Generate(ctx, Request{Prompt: longPrompt(t, b, 100, "Tom ran."), MaxTokens: 0})
+		s, err := b.Generate(ctx, llm.Request{Prompt: longPrompt(t, b, 100, "Tom ran."), MaxTokens: 0})
 		if err != nil {
 			t.Fatal(err)
 		}
 		_, res := collect(s)
-		if res.FinishReason != FinishLength || res.PromptTokens+res.CompletionTokens != b.SeqCtx() {
+		if res.FinishReason != llm.FinishLength || res.PromptTokens+res.CompletionTokens != b.SeqCtx() {
 			t.Errorf("got %s after %d+%d tokens, want length at %d", res.FinishReason, res.PromptTokens, res.CompletionTokens, b.SeqCtx())
 		}
 	})
 
 	t.Run("prompt longer than context refused", func(t *testing.T) {
-		_, err := b.Generate(ctx, Request{Prompt: longPrompt(t, b, b.SeqCtx()+20, "Sam sat.")})
-		var tooLong *PromptTooLongError
+		_, err := b.Generate(ctx, llm.Request{Prompt: longPrompt(t, b, b.SeqCtx()+20, "Sam sat.")})
+		var tooLong *llm.PromptTooLongError
 		if !errors.As(err, &tooLong) || tooLong.Limit != b.SeqCtx() || tooLong.Tokens < b.SeqCtx()+20 {
-			t.Errorf("got %v, want PromptTooLongError with its token count", err)
+			t.Errorf("got %v, want llm.PromptTooLongError with its token count", err)
 		}
 	})
 
-	// Each is the client's mistake: a *RequestError naming the field.
+	// Each is the client's mistake: a *llm.RequestError naming the field.
 	for _, tc := range []struct {
 		name  string
-		req   Request
+		req   llm.Request
 		field string
 	}{
-		{"token outside the vocabulary", Request{PromptTokens: []int32{1, 99999}}, FieldPrompt},
-		{"unparsable grammar", Request{Prompt: "x", Sampling: Sampling{Grammar: "root ::= ("}}, FieldGrammar},
-		{"undefined grammar rule", Request{Prompt: "x", Sampling: Sampling{Grammar: "root ::= item"}}, FieldGrammar},
-		{"left-recursive grammar", Request{Prompt: "x", Sampling: Sampling{Grammar: "root ::= root \"a\" | \"a\""}}, FieldGrammar},
+		{"token outside the vocabulary", llm.Request{PromptTokens: []int32{1, 99999}}, llm.FieldPrompt},
+		{"unparsable grammar", llm.Request{Prompt: "x", Sampling: llm.Sampling{Grammar: "root ::= ("}}, llm.FieldGrammar},
+		{"undefined grammar rule", llm.Request{Prompt: "x", Sampling: llm.Sampling{Grammar: "root ::= item"}}, llm.FieldGrammar},
+		{"left-recursive grammar", llm.Request{Prompt: "x", Sampling: llm.Sampling{Grammar: "root ::= root \"a\" | \"a\""}}, llm.FieldGrammar},
 		// llama.cpp refuses repetition counts above 2,000.
-		{"grammar repetition past llama.cpp's limit", Request{Prompt: "x", Sampling: Sampling{Grammar: `root ::= [a-z]{0,5000}`}}, FieldGrammar},
-		{"grammar without a root", Request{Prompt: "x", Sampling: Sampling{Grammar: `item ::= "a"`}}, FieldGrammar},
+		{"grammar repetition past llama.cpp's limit", llm.Request{Prompt: "x", Sampling: llm.Sampling{Grammar: `root ::= [a-z]{0,5000}`}}, llm.FieldGrammar},
+		{"grammar without a root", llm.Request{Prompt: "x", Sampling: llm.Sampling{Grammar: `item ::= "a"`}}, llm.FieldGrammar},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := b.Generate(ctx, tc.req)
-			var re *RequestError
+			var re *llm.RequestError
 			if !errors.As(err, &re) || re.Field != tc.field {
-				t.Fatalf("got %v, want a RequestError for %s", err, tc.field)
+				t.Fatalf("got %v, want a llm.RequestError for %s", err, tc.field)
 			}
 		})
 	}
@@ -301,13 +302,13 @@ func TestDecodeFailureEndsOnlyItsSequence(t *testing.T) {
 	real := b.seqCtx
 	b.seqCtx = real + 64 // set before any request: the job send orders it before the scheduler reads it
 	ctx := context.Background()
-	over, err := b.Generate(ctx, Request{Prompt: longPrompt(t, b, real-8, "Tom ran."), MaxTokens: 40, IgnoreEOS: true})
+	over, err := b.Generate(ctx, llm.Request{Prompt: longPrompt(t, b, real-8, "Tom ran."), MaxTokens: 40, IgnoreEOS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var others []*Stream
+	var others []*llm.Stream
 	for _, p := range storyPrompts(3) {
-		s, err := b.Generate(ctx, Request{Prompt: p, MaxTokens: 30, IgnoreEOS: true})
+		s, err := b.Generate(ctx, llm.Request{Prompt: p, MaxTokens: 30, IgnoreEOS: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -343,10 +344,10 @@ func TestDecodeFailureEndsOnlyItsSequence(t *testing.T) {
 
 func TestGrammarConstrainsOutput(t *testing.T) {
 	b := newChat(t, Config{Parallel: 2, CtxSize: 2 * 256})
-	s, err := b.Generate(context.Background(), Request{
+	s, err := b.Generate(context.Background(), llm.Request{
 		Prompt:    "Once upon a time",
 		MaxTokens: 30,
-		Sampling:  Sampling{Grammar: `root ::= "yes" | "no"`},
+		Sampling:  llm.Sampling{Grammar: `root ::= "yes" | "no"`},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -360,9 +361,9 @@ func TestGrammarConstrainsOutput(t *testing.T) {
 func TestSeededSamplingRepeats(t *testing.T) {
 	b := newChat(t, Config{Parallel: 4, CtxSize: 4 * 256})
 	run := func(seed uint32) string {
-		s, err := b.Generate(context.Background(), Request{
+		s, err := b.Generate(context.Background(), llm.Request{
 			Prompt: "Once upon a time", MaxTokens: 30,
-			Sampling: Sampling{Temperature: 1.0, TopP: 0.95, Seed: seed, HasSeed: true},
+			Sampling: llm.Sampling{Temperature: 1.0, TopP: 0.95, Seed: seed, HasSeed: true},
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -383,7 +384,7 @@ func TestCancelFreesSlotAndCells(t *testing.T) {
 	b := newChat(t, Config{Parallel: 2, CtxSize: 2 * 1024})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	s, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 0})
+	s, err := b.Generate(ctx, llm.Request{Prompt: "Once upon a time", MaxTokens: 0})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -396,8 +397,8 @@ func TestCancelFreesSlotAndCells(t *testing.T) {
 		}
 	}
 	res := s.Result()
-	if res.FinishReason != FinishCancel {
-		t.Errorf("finish %q, want %q", res.FinishReason, FinishCancel)
+	if res.FinishReason != llm.FinishCancel {
+		t.Errorf("finish %q, want %q", res.FinishReason, llm.FinishCancel)
 	}
 	st := b.Stats()
 	if st.Running != 0 || st.Waiting != 0 {
@@ -415,14 +416,14 @@ func TestOverloadRefusedWithRetryHint(t *testing.T) {
 	defer cancel()
 	// One running, one waiting: the third is refused.
 	for i := 0; i < 2; i++ {
-		if _, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 0}); err != nil {
+		if _, err := b.Generate(ctx, llm.Request{Prompt: "Once upon a time", MaxTokens: 0}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 1})
-	var over *OverloadedError
+	_, err := b.Generate(ctx, llm.Request{Prompt: "Once upon a time", MaxTokens: 1})
+	var over *llm.OverloadedError
 	if !errors.As(err, &over) || over.RetryAfter <= 0 {
-		t.Fatalf("got %v, want OverloadedError with a retry hint", err)
+		t.Fatalf("got %v, want llm.OverloadedError with a retry hint", err)
 	}
 	if b.Stats().Refused != 1 {
 		t.Errorf("refused counter %d, want 1", b.Stats().Refused)
@@ -433,17 +434,17 @@ func TestQueueWaitLimit(t *testing.T) {
 	b := newChat(t, Config{Parallel: 1, QueueLen: 4, CtxSize: 2048, MaxQueueWait: 50 * time.Millisecond})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if _, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 0, IgnoreEOS: true}); err != nil {
+	if _, err := b.Generate(ctx, llm.Request{Prompt: "Once upon a time", MaxTokens: 0, IgnoreEOS: true}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 1})
+	s, err := b.Generate(ctx, llm.Request{Prompt: "Once upon a time", MaxTokens: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, res := collect(s)
-	var over *OverloadedError
+	var over *llm.OverloadedError
 	if !errors.As(res.Err, &over) || res.QueueWait < 50*time.Millisecond || res.CompletionTokens != 0 {
-		t.Errorf("queued request: %+v, want OverloadedError after waiting 50ms", res)
+		t.Errorf("queued request: %+v, want llm.OverloadedError after waiting 50ms", res)
 	}
 }
 
@@ -451,7 +452,7 @@ func TestPrefixCacheReuse(t *testing.T) {
 	b := newChat(t, Config{Parallel: 4, CtxSize: 4 * 1024})
 	ctx := context.Background()
 	system := longPrompt(t, b, 300, "Lily had a dog named Max.")
-	run := func(prompt string) (string, Result) {
+	run := func(prompt string) (string, llm.Result) {
 		s, err := b.Generate(ctx, greedy(prompt, 20))
 		if err != nil {
 			t.Fatal(err)
@@ -495,12 +496,12 @@ func TestStress(t *testing.T) {
 			r := rand.New(rand.NewPCG(uint64(i), 42))
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			req := Request{Prompt: prompts[r.IntN(len(prompts))], MaxTokens: 1 + r.IntN(60)}
+			req := llm.Request{Prompt: prompts[r.IntN(len(prompts))], MaxTokens: 1 + r.IntN(60)}
 			if r.IntN(3) == 0 {
 				req.Stop = []string{"the", "."}
 			}
 			if r.IntN(2) == 0 {
-				req.Sampling = Sampling{Temperature: 0.8, Seed: uint32(i), HasSeed: true}
+				req.Sampling = llm.Sampling{Temperature: 0.8, Seed: uint32(i), HasSeed: true}
 			}
 			cancelAfter := -1
 			if r.IntN(4) == 0 {
@@ -524,15 +525,15 @@ func TestStress(t *testing.T) {
 			switch {
 			case res.Err != nil:
 				t.Errorf("client %d: %v", i, res.Err)
-			case res.FinishReason == FinishCancel:
+			case res.FinishReason == llm.FinishCancel:
 				if cancelAfter < 0 {
 					t.Errorf("client %d cancelled without cancelling", i)
 				}
-			case res.FinishReason == FinishLength:
+			case res.FinishReason == llm.FinishLength:
 				if res.CompletionTokens != req.MaxTokens {
 					t.Errorf("client %d: length after %d tokens, max %d", i, res.CompletionTokens, req.MaxTokens)
 				}
-			case res.FinishReason == FinishStop:
+			case res.FinishReason == llm.FinishStop:
 				if res.CompletionTokens > req.MaxTokens {
 					t.Errorf("client %d: %d tokens beyond max %d", i, res.CompletionTokens, req.MaxTokens)
 				}
@@ -568,7 +569,7 @@ func TestEmbeddingsCoalesce(t *testing.T) {
 	defer b.Close()
 	ctx := context.Background()
 	texts := []string{"How do I reset my password?", "Where is my order?", "Can I get a refund?", "Talk to a human please"}
-	ref, err := b.Embed(ctx, EmbedRequest{Texts: texts})
+	ref, err := b.Embed(ctx, llm.EmbedRequest{Texts: texts})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -583,7 +584,7 @@ func TestEmbeddingsCoalesce(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			k := i % len(texts)
-			res, err := b.Embed(ctx, EmbedRequest{Texts: []string{texts[k]}})
+			res, err := b.Embed(ctx, llm.EmbedRequest{Texts: []string{texts[k]}})
 			if err != nil {
 				t.Error(err)
 				return
@@ -603,20 +604,20 @@ func TestEmbeddingsCoalesce(t *testing.T) {
 	}
 
 	long := strings.Repeat("password reset help ", 400)
-	for _, bad := range []EmbedRequest{{}, {Tokens: [][]int32{{1, 99999}}}, {Tokens: [][]int32{{}}}} {
-		var re *RequestError
-		if _, err := b.Embed(ctx, bad); !errors.As(err, &re) || re.Field != FieldInput {
-			t.Errorf("embedding %+v: got %v, want a RequestError for the input", bad, err)
+	for _, bad := range []llm.EmbedRequest{{}, {Tokens: [][]int32{{1, 99999}}}, {Tokens: [][]int32{{}}}} {
+		var re *llm.RequestError
+		if _, err := b.Embed(ctx, bad); !errors.As(err, &re) || re.Field != llm.FieldInput {
+			t.Errorf("embedding %+v: got %v, want a llm.RequestError for the input", bad, err)
 		}
 	}
-	if _, err := b.Embed(ctx, EmbedRequest{Texts: []string{long}}); !errors.As(err, new(*PromptTooLongError)) {
-		t.Errorf("over-long input: got %v, want PromptTooLongError", err)
+	if _, err := b.Embed(ctx, llm.EmbedRequest{Texts: []string{long}}); !errors.As(err, new(*llm.PromptTooLongError)) {
+		t.Errorf("over-long input: got %v, want llm.PromptTooLongError", err)
 	}
-	res, err := b.Embed(ctx, EmbedRequest{Texts: []string{long}, Truncate: true})
+	res, err := b.Embed(ctx, llm.EmbedRequest{Texts: []string{long}, Truncate: true})
 	if err != nil || len(res.Vectors) != 1 || res.PromptTokens != b.SeqCtx() {
 		t.Errorf("truncated input: %v, %d tokens (limit %d)", err, res.PromptTokens, b.SeqCtx())
 	}
-	if _, err := b.Generate(ctx, Request{Prompt: "hi"}); err == nil {
+	if _, err := b.Generate(ctx, llm.Request{Prompt: "hi"}); err == nil {
 		t.Error("an embedding model accepted a generation request")
 	}
 }
@@ -626,9 +627,9 @@ func TestCloseEndsStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var streams []*Stream
+	var streams []*llm.Stream
 	for i := 0; i < 3; i++ {
-		s, err := b.Generate(context.Background(), Request{Prompt: "Once upon a time", MaxTokens: 0})
+		s, err := b.Generate(context.Background(), llm.Request{Prompt: "Once upon a time", MaxTokens: 0})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -640,11 +641,11 @@ func TestCloseEndsStreams(t *testing.T) {
 	b.Close()
 	for i, s := range streams {
 		_, res := collect(s)
-		if !errors.Is(res.Err, ErrClosed) && res.FinishReason != FinishLength {
+		if !errors.Is(res.Err, ErrClosed) && res.FinishReason != llm.FinishLength {
 			t.Errorf("stream %d after Close: %+v", i, res)
 		}
 	}
-	if _, err := b.Generate(context.Background(), Request{Prompt: "x"}); !errors.Is(err, ErrClosed) {
+	if _, err := b.Generate(context.Background(), llm.Request{Prompt: "x"}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Generate after Close: %v", err)
 	}
 }
@@ -663,7 +664,7 @@ func TestLongPromptIsChunked(t *testing.T) {
 	b := newChat(t, Config{Parallel: 2, CtxSize: 2 * 1024})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := b.Generate(ctx, Request{Prompt: "Once upon a time", MaxTokens: 0, IgnoreEOS: true})
+	a, err := b.Generate(ctx, llm.Request{Prompt: "Once upon a time", MaxTokens: 0, IgnoreEOS: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -676,7 +677,7 @@ func TestLongPromptIsChunked(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, func() bool { return streamed.Load() >= 3 }, "the first stream sent no tokens")
 	long := longPrompt(t, b, 600, "Tom had a kite.")
 	before := streamed.Load()
-	s, err := b.Generate(context.Background(), Request{Prompt: long, MaxTokens: 1})
+	s, err := b.Generate(context.Background(), llm.Request{Prompt: long, MaxTokens: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

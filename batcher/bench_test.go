@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/infergate/infergate/llm"
 	"github.com/infergate/infergate/models"
 )
 
@@ -48,11 +49,11 @@ func percentile(d []time.Duration, p float64) time.Duration {
 
 // streamTimes runs one request and returns its time to first token and
 // the gaps between later deltas.
-func streamTimes(ctx context.Context, bt *Batcher, req Request) (ttft time.Duration, gaps []time.Duration, arrivals []time.Time, res Result, err error) {
+func streamTimes(ctx context.Context, bt *Batcher, req llm.Request) (ttft time.Duration, gaps []time.Duration, arrivals []time.Time, res llm.Result, err error) {
 	start := time.Now()
 	s, err := bt.Generate(ctx, req)
 	if err != nil {
-		return 0, nil, nil, Result{}, err
+		return 0, nil, nil, llm.Result{}, err
 	}
 	last := start
 	for range s.Deltas() {
@@ -89,8 +90,8 @@ func BenchmarkThroughput(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						req := Request{Prompt: prompts[(i*conc+c)%len(prompts)], MaxTokens: outTokens, IgnoreEOS: true,
-							Sampling: Sampling{Temperature: 0.8, Seed: uint32(c), HasSeed: true}}
+						req := llm.Request{Prompt: prompts[(i*conc+c)%len(prompts)], MaxTokens: outTokens, IgnoreEOS: true,
+							Sampling: llm.Sampling{Temperature: 0.8, Seed: uint32(c), HasSeed: true}}
 						ttft, _, _, res, err := streamTimes(context.Background(), bt, req)
 						if err != nil || res.Err != nil {
 							b.Error(err, res.Err)
@@ -142,7 +143,7 @@ func BenchmarkChunkedPrefill(b *testing.B) {
 			go func() {
 				defer wg.Done()
 				for ctx.Err() == nil {
-					_, _, arrivals, _, err := streamTimes(ctx, bt, Request{Prompt: prompts[c], MaxTokens: answerTokens, IgnoreEOS: true})
+					_, _, arrivals, _, err := streamTimes(ctx, bt, llm.Request{Prompt: prompts[c], MaxTokens: answerTokens, IgnoreEOS: true})
 					if err != nil {
 						b.Error(err)
 						return
@@ -155,7 +156,7 @@ func BenchmarkChunkedPrefill(b *testing.B) {
 		}
 		time.Sleep(700 * time.Millisecond) // let the 15 reach steady decoding
 		longStart := time.Now()
-		ttft, _, _, res, err := streamTimes(context.Background(), bt, Request{Prompt: long + fmt.Sprint(i), MaxTokens: 1})
+		ttft, _, _, res, err := streamTimes(context.Background(), bt, llm.Request{Prompt: long + fmt.Sprint(i), MaxTokens: 1})
 		if err != nil || res.Err != nil {
 			b.Fatal(err, res.Err)
 		}
@@ -194,11 +195,11 @@ func BenchmarkPrefixCache(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		bt.ClearCache()
-		first, _, _, r1, err := streamTimes(context.Background(), bt, Request{Prompt: prefix + " Tom asked a question.", MaxTokens: 1})
+		first, _, _, r1, err := streamTimes(context.Background(), bt, llm.Request{Prompt: prefix + " Tom asked a question.", MaxTokens: 1})
 		if err != nil {
 			b.Fatal(err)
 		}
-		second, _, _, r2, err := streamTimes(context.Background(), bt, Request{Prompt: prefix + " Mia asked another one.", MaxTokens: 1})
+		second, _, _, r2, err := streamTimes(context.Background(), bt, llm.Request{Prompt: prefix + " Mia asked another one.", MaxTokens: 1})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/infergate/infergate/inference"
+	"github.com/infergate/infergate/llm"
 )
 
 // embedJob is one Embed call's inputs, already tokenized.
@@ -24,38 +25,38 @@ type embedDone struct {
 
 // Embed embeds every input, coalesced with other requests' inputs into
 // shared decodes. An input longer than the model's context is cut when
-// req.Truncate is set and refused with *PromptTooLongError otherwise.
-func (b *Batcher) Embed(ctx context.Context, req EmbedRequest) (EmbedResult, error) {
+// req.Truncate is set and refused with *llm.PromptTooLongError otherwise.
+func (b *Batcher) Embed(ctx context.Context, req llm.EmbedRequest) (llm.EmbedResult, error) {
 	if b.emb == nil {
-		return EmbedResult{}, fmt.Errorf("model %s generates text; it does not serve embeddings", b.id)
+		return llm.EmbedResult{}, fmt.Errorf("model %s generates text; it does not serve embeddings", b.id)
 	}
 	n := len(req.Texts)
 	if len(req.Tokens) > 0 {
 		n = len(req.Tokens)
 	}
 	if n == 0 {
-		return EmbedResult{}, &RequestError{Field: FieldInput, Err: errors.New("no input to embed")}
+		return llm.EmbedResult{}, &llm.RequestError{Field: llm.FieldInput, Err: errors.New("no input to embed")}
 	}
 	j, total, err := b.queueEmbed(ctx, req, n)
 	if err != nil {
-		return EmbedResult{}, err
+		return llm.EmbedResult{}, err
 	}
 	select {
 	case d := <-j.done:
 		if d.err != nil {
-			return EmbedResult{}, d.err
+			return llm.EmbedResult{}, d.err
 		}
-		return EmbedResult{Vectors: d.vecs, PromptTokens: total}, nil
+		return llm.EmbedResult{Vectors: d.vecs, PromptTokens: total}, nil
 	case <-ctx.Done():
 		// The scheduler drops the job when it sees the cancellation, or
 		// finishes it into the buffered channel; nothing waits on us.
-		return EmbedResult{}, ctx.Err()
+		return llm.EmbedResult{}, ctx.Err()
 	}
 }
 
 // queueEmbed tokenizes and queues the request, guarded against Close as
 // Generate is.
-func (b *Batcher) queueEmbed(ctx context.Context, req EmbedRequest, n int) (*embedJob, int, error) {
+func (b *Batcher) queueEmbed(ctx context.Context, req llm.EmbedRequest, n int) (*embedJob, int, error) {
 	if err := b.enter(); err != nil {
 		return nil, 0, err
 	}
@@ -72,7 +73,7 @@ func (b *Batcher) queueEmbed(ctx context.Context, req EmbedRequest, n int) (*emb
 	return j, total, nil
 }
 
-func (b *Batcher) tokenizeEmbed(req EmbedRequest, n int) ([][]inference.Token, int, error) {
+func (b *Batcher) tokenizeEmbed(req llm.EmbedRequest, n int) ([][]inference.Token, int, error) {
 	limit := b.emb.MaxTokens()
 	vocab := int32(b.model.Info().VocabSize)
 	inputs := make([][]inference.Token, n)
@@ -82,7 +83,7 @@ func (b *Batcher) tokenizeEmbed(req EmbedRequest, n int) ([][]inference.Token, i
 		if len(req.Tokens) > 0 {
 			for _, t := range req.Tokens[i] {
 				if t < 0 || t >= vocab {
-					return nil, 0, &RequestError{Field: FieldInput,
+					return nil, 0, &llm.RequestError{Field: llm.FieldInput,
 						Err: fmt.Errorf("input %d: token %d is outside the vocabulary [0,%d)", i, t, vocab)}
 				}
 			}
@@ -90,15 +91,15 @@ func (b *Batcher) tokenizeEmbed(req EmbedRequest, n int) ([][]inference.Token, i
 		} else {
 			var err error
 			if toks, err = b.model.Tokenize(req.Texts[i]); err != nil {
-				return nil, 0, &RequestError{Field: FieldInput, Err: fmt.Errorf("input %d: %w", i, err)}
+				return nil, 0, &llm.RequestError{Field: llm.FieldInput, Err: fmt.Errorf("input %d: %w", i, err)}
 			}
 		}
 		if len(toks) == 0 {
-			return nil, 0, &RequestError{Field: FieldInput, Err: fmt.Errorf("input %d is empty", i)}
+			return nil, 0, &llm.RequestError{Field: llm.FieldInput, Err: fmt.Errorf("input %d is empty", i)}
 		}
 		if len(toks) > limit {
 			if !req.Truncate {
-				return nil, 0, &PromptTooLongError{Tokens: len(toks), Limit: limit}
+				return nil, 0, &llm.PromptTooLongError{Tokens: len(toks), Limit: limit}
 			}
 			toks = toks[:limit]
 		}

@@ -10,14 +10,15 @@ import (
 	"time"
 
 	"github.com/infergate/infergate/inference"
+	"github.com/infergate/infergate/llm"
 )
 
 // job is one generation request on its way through the scheduler.
 type job struct {
 	ctx    context.Context
 	prompt []inference.Token
-	req    Request
-	stream *Stream
+	req    llm.Request
+	stream *llm.Stream
 	// sampler was built, and its grammar parsed and checked, on the
 	// caller's goroutine; the slot that serves the job takes it over.
 	sampler  *inference.Sampler
@@ -83,11 +84,11 @@ type slot struct {
 func (s *slot) busy() bool { return s.state != slotIdle }
 
 // Generate tokenizes the request on the caller's goroutine and queues it.
-// It fails at once with *PromptTooLongError when the prompt cannot fit a
-// sequence, *OverloadedError when the queue is full, or *RequestError for
+// It fails at once with *llm.PromptTooLongError when the prompt cannot fit a
+// sequence, *llm.OverloadedError when the queue is full, or *llm.RequestError for
 // a request the model cannot serve (an empty prompt, a grammar llama.cpp
 // refuses, messages the chat template cannot format).
-func (b *Batcher) Generate(ctx context.Context, req Request) (*Stream, error) {
+func (b *Batcher) Generate(ctx context.Context, req llm.Request) (*llm.Stream, error) {
 	if b.gen == nil {
 		return nil, fmt.Errorf("model %s serves embeddings, not text generation", b.id)
 	}
@@ -106,7 +107,7 @@ func (b *Batcher) Generate(ctx context.Context, req Request) (*Stream, error) {
 		sampler.Close()
 		return nil, err
 	}
-	j := &job{ctx: ctx, prompt: prompt, req: req, stream: newStream(ctx), sampler: sampler, arrived: arrived}
+	j := &job{ctx: ctx, prompt: prompt, req: req, stream: llm.NewStream(ctx, llm.RouteLocal), sampler: sampler, arrived: arrived}
 	// admit reserved room in the channel: this send does not block.
 	b.jobs <- j
 	return j.stream, nil
@@ -114,36 +115,36 @@ func (b *Batcher) Generate(ctx context.Context, req Request) (*Stream, error) {
 
 // prepare tokenizes the request and builds its sampler: whatever a request
 // can get wrong fails here, as the caller's error, not in the scheduler.
-func (b *Batcher) prepare(req Request) ([]inference.Token, *inference.Sampler, error) {
+func (b *Batcher) prepare(req llm.Request) ([]inference.Token, *inference.Sampler, error) {
 	prompt, err := b.tokenizeRequest(req)
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(prompt) == 0 {
-		return nil, nil, &RequestError{Field: promptField(req), Err: errors.New("the prompt is empty")}
+		return nil, nil, &llm.RequestError{Field: promptField(req), Err: errors.New("the prompt is empty")}
 	}
 	// At least one position must be left for the answer.
 	if len(prompt) >= b.seqCtx {
-		return nil, nil, &PromptTooLongError{Tokens: len(prompt), Limit: b.seqCtx}
+		return nil, nil, &llm.PromptTooLongError{Tokens: len(prompt), Limit: b.seqCtx}
 	}
 	// Penalties count generated tokens only, as OpenAI defines them.
 	sampler, err := b.gen.NewSampler(toSampling(req.Sampling))
 	if err != nil {
-		return nil, nil, &RequestError{Field: FieldGrammar, Err: err}
+		return nil, nil, &llm.RequestError{Field: llm.FieldGrammar, Err: err}
 	}
 	return prompt, sampler, nil
 }
 
 // promptField is the part of req that holds its prompt.
-func promptField(req Request) string {
+func promptField(req llm.Request) string {
 	if len(req.Messages) > 0 {
-		return FieldMessages
+		return llm.FieldMessages
 	}
-	return FieldPrompt
+	return llm.FieldPrompt
 }
 
 // Tokenize returns the tokens the model sees for text, as Generate would
-// for Request.Prompt.
+// for llm.Request.Prompt.
 func (b *Batcher) Tokenize(text string) ([]inference.Token, error) {
 	if err := b.enter(); err != nil {
 		return nil, err
@@ -152,13 +153,13 @@ func (b *Batcher) Tokenize(text string) ([]inference.Token, error) {
 	return b.model.Tokenize(text)
 }
 
-func (b *Batcher) tokenizeRequest(req Request) ([]inference.Token, error) {
+func (b *Batcher) tokenizeRequest(req llm.Request) ([]inference.Token, error) {
 	switch {
 	case len(req.PromptTokens) > 0:
 		vocab := int32(b.model.Info().VocabSize)
 		for i, t := range req.PromptTokens {
 			if t < 0 || t >= vocab {
-				return nil, &RequestError{Field: FieldPrompt,
+				return nil, &llm.RequestError{Field: llm.FieldPrompt,
 					Err: fmt.Errorf("token %d at index %d is outside the vocabulary [0,%d)", t, i, vocab)}
 			}
 		}
@@ -172,17 +173,17 @@ func (b *Batcher) tokenizeRequest(req Request) ([]inference.Token, error) {
 		// now is what these messages ask of it (a role it lacks).
 		text, err := b.model.ApplyTemplate(msgs)
 		if err != nil {
-			return nil, &RequestError{Field: FieldMessages, Err: fmt.Errorf("the chat template cannot format these messages: %w", err)}
+			return nil, &llm.RequestError{Field: llm.FieldMessages, Err: fmt.Errorf("the chat template cannot format these messages: %w", err)}
 		}
 		toks, err := b.model.TokenizeTemplated(text)
 		if err != nil {
-			return nil, &RequestError{Field: FieldMessages, Err: err}
+			return nil, &llm.RequestError{Field: llm.FieldMessages, Err: err}
 		}
 		return toks, nil
 	default:
 		toks, err := b.model.Tokenize(req.Prompt)
 		if err != nil {
-			return nil, &RequestError{Field: FieldPrompt, Err: err}
+			return nil, &llm.RequestError{Field: llm.FieldPrompt, Err: err}
 		}
 		return toks, nil
 	}
@@ -279,22 +280,22 @@ func (s *scheduler) collect() bool {
 func (s *scheduler) dropCancelled() {
 	for _, sl := range s.slots {
 		if sl.busy() && sl.job.ctx.Err() != nil {
-			s.finish(sl, FinishCancel, nil)
+			s.finish(sl, llm.FinishCancel, nil)
 		}
 	}
 	kept := s.waiting[:0]
 	maxWait := s.b.cfg.MaxQueueWait
 	for _, j := range s.waiting {
 		if j.ctx.Err() != nil {
-			s.drop(j, Result{FinishReason: FinishCancel, PromptTokens: len(j.prompt), QueueWait: time.Since(j.arrived)})
+			s.drop(j, llm.Result{FinishReason: llm.FinishCancel, PromptTokens: len(j.prompt), QueueWait: time.Since(j.arrived)})
 			continue
 		}
 		if waited := time.Since(j.arrived); maxWait > 0 && waited > maxWait {
 			// Queued past the limit: the caller may still serve it
 			// elsewhere (the cloud route) instead of waiting longer.
 			s.b.refused.Add(1)
-			s.drop(j, Result{FinishReason: FinishStop, PromptTokens: len(j.prompt), QueueWait: waited,
-				Err: &OverloadedError{RetryAfter: max(time.Second, s.b.predictWait(int(s.b.admitted.Load())))}})
+			s.drop(j, llm.Result{FinishReason: llm.FinishStop, PromptTokens: len(j.prompt), QueueWait: waited,
+				Err: &llm.OverloadedError{RetryAfter: max(time.Second, s.b.predictWait(int(s.b.admitted.Load())))}})
 			continue
 		}
 		kept = append(kept, j)
@@ -320,10 +321,10 @@ func (s *scheduler) assign() {
 }
 
 // drop ends a job that never reached a slot.
-func (s *scheduler) drop(j *job, res Result) {
+func (s *scheduler) drop(j *job, res llm.Result) {
 	s.b.release()
 	j.sampler.Close()
-	j.stream.finish(res)
+	j.stream.Finish(res)
 }
 
 // pickSlot chooses a free slot for prompt: the one with the longest common
@@ -406,7 +407,7 @@ func (sl *slot) decodedPrefix() []inference.Token {
 	return sl.cached
 }
 
-func toSampling(p Sampling) inference.Sampling {
+func toSampling(p llm.Sampling) inference.Sampling {
 	seed := p.Seed
 	if !p.HasSeed {
 		seed = uint32(time.Now().UnixNano())
@@ -594,7 +595,7 @@ func (s *scheduler) fail(sl *slot, err error) {
 	}
 	s.b.log.Error("generation failed", "request_id", sl.job.req.ID, "slot", sl.id, "state", sl.state.String(), "err", err)
 	sl.undecoded = false
-	s.finish(sl, FinishStop, fmt.Errorf("generation failed: %w", err))
+	s.finish(sl, llm.FinishStop, fmt.Errorf("generation failed: %w", err))
 	s.b.gen.Forget(sl.id)
 	sl.cached = sl.cached[:0]
 }
@@ -659,7 +660,7 @@ func (s *scheduler) sample(sl *slot) {
 
 	// A grammar ends at end-of-generation: past it, it admits nothing.
 	if s.b.model.IsEOG(tok) && (!j.req.IgnoreEOS || j.req.Sampling.Grammar != "") {
-		s.finish(sl, FinishStop, nil)
+		s.finish(sl, llm.FinishStop, nil)
 		return
 	}
 	// The token's cell is written by the next step's decode; record it now
@@ -667,15 +668,15 @@ func (s *scheduler) sample(sl *slot) {
 	sl.cached = append(sl.cached, tok)
 	sl.undecoded = true
 	text, stopped := sl.stops.add(sl.decoder.Add(tok))
-	j.stream.push(text, 1)
+	j.stream.Push(text, 1)
 	switch {
 	case stopped:
 		sl.stopHit = true
-		s.finish(sl, FinishStop, nil)
+		s.finish(sl, llm.FinishStop, nil)
 	case j.req.MaxTokens > 0 && sl.nGen >= j.req.MaxTokens:
-		s.finish(sl, FinishLength, nil)
+		s.finish(sl, llm.FinishLength, nil)
 	case len(sl.cached) >= s.b.seqCtx:
-		s.finish(sl, FinishLength, nil)
+		s.finish(sl, llm.FinishLength, nil)
 	}
 }
 
@@ -684,12 +685,12 @@ func (s *scheduler) sample(sl *slot) {
 // dropped from the cache.
 func (s *scheduler) finish(sl *slot, reason string, err error) {
 	j := sl.job
-	if reason != FinishCancel && err == nil && !sl.stopHit {
+	if reason != llm.FinishCancel && err == nil && !sl.stopHit {
 		// Held text was only a possible stop string: it belongs to the
 		// answer, as do bytes of an unfinished character.
 		var text string
 		text, reason = endText(&sl.stops, sl.decoder.Flush(), reason)
-		j.stream.push(text, 0)
+		j.stream.Push(text, 0)
 	}
 	sl.cached = sl.decodedPrefix()
 	// Keep exactly the cells cached describes.
@@ -699,14 +700,14 @@ func (s *scheduler) finish(sl *slot, reason string, err error) {
 	}
 	sl.sampler.Close()
 	now := time.Now()
-	// Counters first: a caller that reads Stats right after Result must
+	// Counters first: a caller that reads Stats right after llm.Result must
 	// see the slot free.
 	s.b.recordService(now.Sub(j.admitted))
 	s.b.running.Add(-1)
 	s.b.release()
 	s.b.log.Debug("request finished", "request_id", j.req.ID, "slot", sl.id, "reason", reason,
 		"prompt_tokens", len(j.prompt), "completion_tokens", sl.nGen)
-	j.stream.finish(Result{
+	j.stream.Finish(llm.Result{
 		FinishReason:     reason,
 		PromptTokens:     len(j.prompt),
 		CompletionTokens: sl.nGen,
@@ -722,18 +723,18 @@ func (s *scheduler) finish(sl *slot, reason string, err error) {
 func (s *scheduler) shutdown() {
 	for _, sl := range s.slots {
 		if sl.busy() {
-			s.finish(sl, FinishStop, ErrClosed)
+			s.finish(sl, llm.FinishStop, ErrClosed)
 		}
 	}
 	for _, j := range s.waiting {
-		s.drop(j, Result{FinishReason: FinishStop, Err: ErrClosed})
+		s.drop(j, llm.Result{FinishReason: llm.FinishStop, Err: ErrClosed})
 	}
 	s.waiting = nil
 	// Requests still in the channel.
 	for {
 		select {
 		case j := <-s.b.jobs:
-			s.drop(j, Result{FinishReason: FinishStop, Err: ErrClosed})
+			s.drop(j, llm.Result{FinishReason: llm.FinishStop, Err: ErrClosed})
 		default:
 			return
 		}

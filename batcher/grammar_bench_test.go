@@ -2,6 +2,7 @@ package batcher
 
 import (
 	"context"
+	"github.com/infergate/infergate/llm"
 	"sync"
 	"testing"
 	"time"
@@ -47,10 +48,10 @@ func BenchmarkGrammar(b *testing.B) {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						s, err := bt.Generate(context.Background(), Request{
+						s, err := bt.Generate(context.Background(), llm.Request{
 							Prompt:    "Once upon a time",
 							MaxTokens: 128,
-							Sampling:  Sampling{Temperature: 0.8, Seed: uint32(i*4 + c), HasSeed: true, Grammar: bc.grammar},
+							Sampling:  llm.Sampling{Temperature: 0.8, Seed: uint32(i*4 + c), HasSeed: true, Grammar: bc.grammar},
 						})
 						if err != nil {
 							b.Error(err)

@@ -1,6 +1,10 @@
 package batcher
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/infergate/infergate/llm"
+)
 
 // stopMatcher finds stop strings in generated text, which may arrive split
 // across tokens. Text that could still become a stop string is held back,
@@ -53,11 +57,11 @@ func (m *stopMatcher) flush() string {
 // pending, the bytes of an unfinished character (which the decoder's Flush
 // turned into text), and the text held back as a possible stop string.
 // pending can complete a stop string after all: the generation then ends
-// with FinishStop, and nothing from the stop string on is sent.
+// with llm.FinishStop, and nothing from the stop string on is sent.
 func endText(m *stopMatcher, pending, reason string) (string, string) {
 	text, hit := m.add(pending)
 	if hit {
-		return text, FinishStop
+		return text, llm.FinishStop
 	}
 	return text + m.flush(), reason
 }

@@ -1,6 +1,10 @@
 package batcher
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/infergate/infergate/llm"
+)
 
 func TestEndText(t *testing.T) {
 	for _, tc := range []struct {
@@ -12,12 +16,12 @@ func TestEndText(t *testing.T) {
 		wantText   string // returned at the end
 		wantReason string
 	}{
-		{"nothing held", []string{"END"}, "abc", "", FinishLength, "", FinishLength},
-		{"held prefix of a stop is answer text", []string{"END"}, "abcEN", "", FinishLength, "EN", FinishLength},
-		{"pending bytes complete the stop", []string{"EN\uFFFD"}, "abcEN", "\uFFFD", FinishLength, "", FinishStop},
-		{"pending text before a stop", []string{"x\uFFFD"}, "ab", "x\uFFFD", FinishLength, "", FinishStop},
-		{"pending text that is no stop", []string{"END"}, "abcE", "\uFFFD", FinishLength, "E\uFFFD", FinishLength},
-		{"end of generation keeps its reason", nil, "abc", "\uFFFD", FinishStop, "\uFFFD", FinishStop},
+		{"nothing held", []string{"END"}, "abc", "", llm.FinishLength, "", llm.FinishLength},
+		{"held prefix of a stop is answer text", []string{"END"}, "abcEN", "", llm.FinishLength, "EN", llm.FinishLength},
+		{"pending bytes complete the stop", []string{"EN\uFFFD"}, "abcEN", "\uFFFD", llm.FinishLength, "", llm.FinishStop},
+		{"pending text before a stop", []string{"x\uFFFD"}, "ab", "x\uFFFD", llm.FinishLength, "", llm.FinishStop},
+		{"pending text that is no stop", []string{"END"}, "abcE", "\uFFFD", llm.FinishLength, "E\uFFFD", llm.FinishLength},
+		{"end of generation keeps its reason", nil, "abc", "\uFFFD", llm.FinishStop, "\uFFFD", llm.FinishStop},
 	} {
 		m := stopMatcher{stops: tc.stops}
 		if _, hit := m.add(tc.sent); hit {

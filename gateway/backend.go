@@ -8,14 +8,15 @@ import (
 	"time"
 
 	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/llm"
 )
 
 // Stream is one generation's output as the gateway consumes it: read
-// Deltas until it is closed, then Result. *batcher.Stream satisfies it, and
-// so can a stream that a router or a cloud client produces.
+// Deltas until it is closed, then Result. *llm.Stream, which the batcher
+// and the cloud clients produce, satisfies it.
 type Stream interface {
-	Deltas() <-chan batcher.Delta
-	Result() batcher.Result
+	Deltas() <-chan llm.Delta
+	Result() llm.Result
 }
 
 // Routed is implemented by streams that know where they ran ("local",
@@ -28,32 +29,32 @@ type Routed interface {
 // Generator runs text generations. Cancelling the context given to
 // Generate stops the generation.
 type Generator interface {
-	Generate(ctx context.Context, req batcher.Request) (Stream, error)
+	Generate(ctx context.Context, req llm.Request) (Stream, error)
 	Stats() batcher.Stats
 }
 
 // Embedder computes embeddings.
 type Embedder interface {
-	Embed(ctx context.Context, req batcher.EmbedRequest) (batcher.EmbedResult, error)
+	Embed(ctx context.Context, req llm.EmbedRequest) (llm.EmbedResult, error)
 	Stats() batcher.Stats
 }
 
 // Local adapts a scheduler to Generator and Embedder. Its Generate returns
-// the scheduler's *batcher.Stream as a Stream; the adapter exists because
+// the scheduler's *llm.Stream as a Stream; the adapter exists because
 // Go interfaces need the exact result type.
 type Local struct{ B *batcher.Batcher }
 
 // Generate implements Generator.
-func (l Local) Generate(ctx context.Context, req batcher.Request) (Stream, error) {
+func (l Local) Generate(ctx context.Context, req llm.Request) (Stream, error) {
 	st, err := l.B.Generate(ctx, req)
 	if err != nil {
-		return nil, err // not st: a nil *batcher.Stream in an interface is not nil
+		return nil, err // not st: a nil *llm.Stream in an interface is not nil
 	}
 	return st, nil
 }
 
 // Embed implements Embedder.
-func (l Local) Embed(ctx context.Context, req batcher.EmbedRequest) (batcher.EmbedResult, error) {
+func (l Local) Embed(ctx context.Context, req llm.EmbedRequest) (llm.EmbedResult, error) {
 	return l.B.Embed(ctx, req)
 }
 

@@ -11,7 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/llm"
 )
 
 func (s *Server) handleEmbeddings(r *request) {
@@ -45,7 +45,7 @@ func (s *Server) handleEmbeddings(r *request) {
 		return
 	}
 	r.logAttrs = append(r.logAttrs, slog.String("model", m.ID), slog.Int("inputs", er.inputs()))
-	res, err := m.Embedder.Embed(s.baseCtx, batcher.EmbedRequest{Texts: er.Texts, Tokens: er.Tokens, Truncate: er.Truncate})
+	res, err := m.Embedder.Embed(s.baseCtx, llm.EmbedRequest{Texts: er.Texts, Tokens: er.Tokens, Truncate: er.Truncate})
 	status := fasthttp.StatusOK
 	defer func() {
 		sc := statusClass(status)
@@ -107,7 +107,7 @@ func embeddingsSize(vecs [][]float32, b64 bool) int {
 // appendEmbeddings renders the /v1/embeddings response. base64 is the
 // vector's little-endian float32 bytes, which is what OpenAI's clients
 // decode (they request it by default, as it is a quarter of the size).
-func appendEmbeddings(b []byte, model string, res batcher.EmbedResult, b64 bool) []byte {
+func appendEmbeddings(b []byte, model string, res llm.EmbedResult, b64 bool) []byte {
 	b = append(b, `{"object":"list","data":[`...)
 	var raw []byte
 	for i, v := range res.Vectors {

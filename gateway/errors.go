@@ -9,6 +9,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/llm"
 )
 
 // Error types as they appear in the "type" field of an error body. They
@@ -205,7 +206,7 @@ func fromBackend(err error, param string) *APIError {
 	if errors.As(err, &ae) {
 		return ae
 	}
-	var over *batcher.OverloadedError
+	var over *llm.OverloadedError
 	if errors.As(err, &over) {
 		ra := over.RetryAfter
 		if ra <= 0 {
@@ -220,7 +221,7 @@ func fromBackend(err error, param string) *APIError {
 			Err:        err,
 		}
 	}
-	var long *batcher.PromptTooLongError
+	var long *llm.PromptTooLongError
 	if errors.As(err, &long) {
 		return &APIError{
 			Status: fasthttp.StatusBadRequest,
@@ -232,7 +233,7 @@ func fromBackend(err error, param string) *APIError {
 			Err: err,
 		}
 	}
-	var bad *batcher.RequestError
+	var bad *llm.RequestError
 	if errors.As(err, &bad) {
 		if p := requestErrorParam(bad.Field); p != "" {
 			param = p
@@ -263,9 +264,9 @@ func fromBackend(err error, param string) *APIError {
 // RequestError points at; "" keeps the handler's own param.
 func requestErrorParam(field string) string {
 	switch field {
-	case batcher.FieldGrammar:
+	case llm.FieldGrammar:
 		return "response_format"
-	case batcher.FieldMessages:
+	case llm.FieldMessages:
 		return "messages"
 	}
 	return ""

@@ -13,7 +13,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/llm"
 )
 
 // clientCheckInterval is how often a non-streamed generation checks that
@@ -55,8 +55,8 @@ func (s *Server) handleChat(r *request) {
 		chars += len(msg.Content)
 	}
 	est := chars/4 + 4*len(cr.Messages) + reserveFor(cr.MaxTokens)
-	req := batcher.Request{ID: r.id, Messages: cr.Messages, MaxTokens: cr.MaxTokens, Stop: cr.Stop, IgnoreEOS: cr.IgnoreEOS, Sampling: cr.Sampling}
-	s.generate(r, m, true, &cr.genParams, []batcher.Request{req}, nil, est)
+	req := llm.Request{ID: r.id, Messages: cr.Messages, MaxTokens: cr.MaxTokens, Stop: cr.Stop, IgnoreEOS: cr.IgnoreEOS, Sampling: cr.Sampling}
+	s.generate(r, m, true, &cr.genParams, []llm.Request{req}, nil, est)
 }
 
 func (s *Server) handleCompletions(r *request) {
@@ -74,7 +74,7 @@ func (s *Server) handleCompletions(r *request) {
 			return
 		}
 	}
-	reqs := make([]batcher.Request, len(cr.Prompts))
+	reqs := make([]llm.Request, len(cr.Prompts))
 	var echo []string
 	if cr.Echo {
 		echo = make([]string, len(cr.Prompts))
@@ -88,7 +88,7 @@ func (s *Server) handleCompletions(r *request) {
 			}
 			echo[i] = p.Text
 		}
-		reqs[i] = batcher.Request{ID: r.id, Prompt: p.Text, PromptTokens: p.Tokens, MaxTokens: cr.MaxTokens, Stop: cr.Stop,
+		reqs[i] = llm.Request{ID: r.id, Prompt: p.Text, PromptTokens: p.Tokens, MaxTokens: cr.MaxTokens, Stop: cr.Stop,
 			IgnoreEOS: cr.IgnoreEOS, Sampling: cr.Sampling}
 		est += len(p.Text)/4 + len(p.Tokens) + reserveFor(cr.MaxTokens)
 	}
@@ -121,7 +121,7 @@ type genJob struct {
 	streams []Stream
 	src     *eventSource
 
-	results []batcher.Result
+	results []llm.Result
 	done    []bool
 	lastAt  []time.Time
 	firstAt time.Time
@@ -129,14 +129,14 @@ type genJob struct {
 	status  int
 }
 
-func (s *Server) generate(r *request, m *model, chat bool, p *genParams, reqs []batcher.Request, echo []string, est int) {
+func (s *Server) generate(r *request, m *model, chat bool, p *genParams, reqs []llm.Request, echo []string, est int) {
 	if !r.admit(est) {
 		return
 	}
 	j := &genJob{
 		s: s, r: r, m: m, chat: chat, p: p, echo: echo, est: est, route: "local",
 		created: r.start.Unix(),
-		results: make([]batcher.Result, len(reqs)),
+		results: make([]llm.Result, len(reqs)),
 		done:    make([]bool, len(reqs)),
 		lastAt:  make([]time.Time, len(reqs)),
 	}
@@ -185,14 +185,14 @@ func (s *Server) generate(r *request, m *model, chat bool, p *genParams, reqs []
 }
 
 // drain consumes a stream to its end, so that its producer never blocks.
-func drain(st Stream) batcher.Result {
+func drain(st Stream) llm.Result {
 	for range st.Deltas() {
 	}
 	return st.Result()
 }
 
 // onDelta records token timing.
-func (j *genJob) onDelta(idx int, d batcher.Delta, now time.Time) {
+func (j *genJob) onDelta(idx int, d llm.Delta, now time.Time) {
 	if j.firstAt.IsZero() {
 		j.firstAt = now
 	}
@@ -206,11 +206,11 @@ func (j *genJob) onDelta(idx int, d batcher.Delta, now time.Time) {
 
 // failure returns the error to report for a generation that did not end
 // normally, or nil.
-func (j *genJob) failure(res batcher.Result) *APIError {
+func (j *genJob) failure(res llm.Result) *APIError {
 	if res.Err != nil {
 		return fromBackend(res.Err, "")
 	}
-	if res.FinishReason == batcher.FinishCancel {
+	if res.FinishReason == llm.FinishCancel {
 		if j.s.baseCtx.Err() != nil || j.s.closing.Load() {
 			return &APIError{Status: fasthttp.StatusServiceUnavailable, Type: TypeUnavailable, Code: "shutting_down",
 				Message: "The server shut down before the generation finished; retry.", RetryAfter: 5 * time.Second}
@@ -539,9 +539,9 @@ func (j *genJob) drainAll() {
 // genEvent is a delta of generation idx or, with done, its end.
 type genEvent struct {
 	idx   int
-	delta batcher.Delta
+	delta llm.Delta
 	done  bool
-	res   batcher.Result
+	res   llm.Result
 }
 
 // eventSource merges the streams of one request. A single stream, the

@@ -10,7 +10,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/llm"
 )
 
 // BenchmarkOverhead measures what the gateway adds to a request: the same
@@ -53,12 +53,12 @@ func BenchmarkOverhead(b *testing.B) {
 		op   func() error
 	}{
 		{"embeddings/direct", func() error {
-			_, err := emb.Embed(ctx, batcher.EmbedRequest{Texts: []string{"How do I reset my password?"}})
+			_, err := emb.Embed(ctx, llm.EmbedRequest{Texts: []string{"How do I reset my password?"}})
 			return err
 		}},
 		{"embeddings/http", post("/v1/embeddings", `{"model":"all-MiniLM-L6-v2-Q4_K_M","input":"How do I reset my password?"}`)},
 		{"completion1/direct", func() error {
-			st, err := chat.Generate(ctx, batcher.Request{Prompt: "Once upon a time", MaxTokens: 1})
+			st, err := chat.Generate(ctx, llm.Request{Prompt: "Once upon a time", MaxTokens: 1})
 			if err != nil {
 				return err
 			}

@@ -7,8 +7,8 @@ import (
 	"math"
 	"strings"
 
-	"github.com/infergate/infergate/batcher"
 	"github.com/infergate/infergate/grammar"
+	"github.com/infergate/infergate/llm"
 )
 
 // parseLimits bounds what one request may ask for; zero fields take the
@@ -56,7 +56,7 @@ type genParams struct {
 	MaxTokens    int // 0: until the context is full
 	Stop         []string
 	IgnoreEOS    bool // llama.cpp's and vLLM's extension, for load tests
-	Sampling     batcher.Sampling
+	Sampling     llm.Sampling
 	// JSONMode records that Sampling.Grammar constrains the output to JSON,
 	// for logs.
 	JSONMode string
@@ -64,7 +64,7 @@ type genParams struct {
 
 type chatRequest struct {
 	genParams
-	Messages []batcher.Message
+	Messages []llm.Message
 }
 
 type prompt struct {
@@ -470,7 +470,7 @@ func errSchema(err error) *APIError {
 	return e
 }
 
-func parseMessages(o object, lim parseLimits) ([]batcher.Message, *APIError) {
+func parseMessages(o object, lim parseLimits) ([]llm.Message, *APIError) {
 	elems, ok, e := o.array("messages")
 	if e != nil {
 		return nil, e
@@ -484,7 +484,7 @@ func parseMessages(o object, lim parseLimits) ([]batcher.Message, *APIError) {
 	if len(elems) > lim.MaxMessages {
 		return nil, errValue("messages", "at most %d messages are allowed, but got %d.", lim.MaxMessages, len(elems))
 	}
-	msgs := make([]batcher.Message, len(elems))
+	msgs := make([]llm.Message, len(elems))
 	for i, raw := range elems {
 		param := indexParam("messages", i)
 		m, e := decodeObject(raw, param)
@@ -515,7 +515,7 @@ func parseMessages(o object, lim parseLimits) ([]batcher.Message, *APIError) {
 		if e != nil {
 			return nil, e
 		}
-		msgs[i] = batcher.Message{Role: role, Content: content}
+		msgs[i] = llm.Message{Role: role, Content: content}
 	}
 	return msgs, nil
 }

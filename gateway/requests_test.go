@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/infergate/infergate/batcher"
 	"github.com/infergate/infergate/grammar"
+	"github.com/infergate/infergate/llm"
 )
 
 func TestParseChatRequest(t *testing.T) {
@@ -20,7 +20,7 @@ func TestParseChatRequest(t *testing.T) {
 	}{
 		{name: "minimal", body: `{"model":"m","messages":[{"role":"user","content":"hi"}]}`,
 			check: func(t *testing.T, r *chatRequest) {
-				want := []batcher.Message{{Role: "user", Content: "hi"}}
+				want := []llm.Message{{Role: "user", Content: "hi"}}
 				if r.Model != "m" || !reflect.DeepEqual(r.Messages, want) {
 					t.Errorf("got %+v", r)
 				}
@@ -37,7 +37,7 @@ func TestParseChatRequest(t *testing.T) {
 			}},
 		{name: "content parts", body: `{"messages":[{"role":"system","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},{"role":"developer","content":"d"},{"role":"assistant","content":null},{"role":"user","content":"q"}]}`,
 			check: func(t *testing.T, r *chatRequest) {
-				want := []batcher.Message{{Role: "system", Content: "a\nb"}, {Role: "system", Content: "d"}, {Role: "assistant", Content: ""}, {Role: "user", Content: "q"}}
+				want := []llm.Message{{Role: "system", Content: "a\nb"}, {Role: "system", Content: "d"}, {Role: "assistant", Content: ""}, {Role: "user", Content: "q"}}
 				if !reflect.DeepEqual(r.Messages, want) {
 					t.Errorf("got %+v", r.Messages)
 				}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/infergate/infergate/batcher"
 	"github.com/infergate/infergate/internal/testenv"
+	"github.com/infergate/infergate/llm"
 )
 
 // These tests are about HTTP behaviour (framing, errors, auth, limits,
@@ -30,14 +31,14 @@ import (
 // the real scheduler and models are in integration_test.go.
 
 type fakeStream struct {
-	deltas       chan batcher.Delta
+	deltas       chan llm.Delta
 	done         chan struct{}
-	res          batcher.Result
+	res          llm.Result
 	resultPanics bool
 }
 
-func (s *fakeStream) Deltas() <-chan batcher.Delta { return s.deltas }
-func (s *fakeStream) Result() batcher.Result {
+func (s *fakeStream) Deltas() <-chan llm.Delta { return s.deltas }
+func (s *fakeStream) Result() llm.Result {
 	<-s.done
 	if s.resultPanics {
 		panic("fake result panic")
@@ -48,7 +49,7 @@ func (s *fakeStream) Result() batcher.Result {
 // script emits texts one token each, delay apart, then ends with reason;
 // a cancelled ctx ends it early with FinishCancel and closes cancelled.
 func script(ctx context.Context, texts []string, delay time.Duration, reason string, cancelled chan struct{}) *fakeStream {
-	s := &fakeStream{deltas: make(chan batcher.Delta), done: make(chan struct{})}
+	s := &fakeStream{deltas: make(chan llm.Delta), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		defer close(s.deltas)
@@ -61,37 +62,37 @@ func script(ctx context.Context, texts []string, delay time.Duration, reason str
 			select {
 			case <-time.After(delay):
 			case <-ctx.Done():
-				s.res = batcher.Result{FinishReason: batcher.FinishCancel, PromptTokens: 3, CompletionTokens: n}
+				s.res = llm.Result{FinishReason: llm.FinishCancel, PromptTokens: 3, CompletionTokens: n}
 				if cancelled != nil {
 					close(cancelled)
 				}
 				return
 			}
 			select {
-			case s.deltas <- batcher.Delta{Text: text, Tokens: 1}:
+			case s.deltas <- llm.Delta{Text: text, Tokens: 1}:
 				n++
 			case <-ctx.Done():
-				s.res = batcher.Result{FinishReason: batcher.FinishCancel, PromptTokens: 3, CompletionTokens: n}
+				s.res = llm.Result{FinishReason: llm.FinishCancel, PromptTokens: 3, CompletionTokens: n}
 				if cancelled != nil {
 					close(cancelled)
 				}
 				return
 			}
 		}
-		s.res = batcher.Result{FinishReason: reason, PromptTokens: 3, CompletionTokens: n, CachedTokens: 2,
+		s.res = llm.Result{FinishReason: reason, PromptTokens: 3, CompletionTokens: n, CachedTokens: 2,
 			QueueWait: time.Millisecond, TimeToFirstToken: delay}
 	}()
 	return s
 }
 
 type fakeGen struct {
-	gen   func(ctx context.Context, req batcher.Request) (Stream, error)
+	gen   func(ctx context.Context, req llm.Request) (Stream, error)
 	stats batcher.Stats
 	mu    sync.Mutex
-	reqs  []batcher.Request
+	reqs  []llm.Request
 }
 
-func (f *fakeGen) Generate(ctx context.Context, req batcher.Request) (Stream, error) {
+func (f *fakeGen) Generate(ctx context.Context, req llm.Request) (Stream, error) {
 	f.mu.Lock()
 	f.reqs = append(f.reqs, req)
 	f.mu.Unlock()
@@ -106,7 +107,7 @@ func (f *fakeGen) started() int {
 	return len(f.reqs)
 }
 
-func (f *fakeGen) last() batcher.Request {
+func (f *fakeGen) last() llm.Request {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.reqs[len(f.reqs)-1]
@@ -117,12 +118,12 @@ type fakeEmb struct {
 	dim int
 }
 
-func (f *fakeEmb) Embed(ctx context.Context, req batcher.EmbedRequest) (batcher.EmbedResult, error) {
+func (f *fakeEmb) Embed(ctx context.Context, req llm.EmbedRequest) (llm.EmbedResult, error) {
 	if f.err != nil {
-		return batcher.EmbedResult{}, f.err
+		return llm.EmbedResult{}, f.err
 	}
 	n := len(req.Texts) + len(req.Tokens)
-	res := batcher.EmbedResult{PromptTokens: 5 * n}
+	res := llm.EmbedResult{PromptTokens: 5 * n}
 	for i := range n {
 		v := make([]float32, f.dim)
 		for k := range v {
@@ -136,8 +137,8 @@ func (f *fakeEmb) Stats() batcher.Stats { return batcher.Stats{Slots: 1} }
 
 func helloGen() *fakeGen {
 	return &fakeGen{stats: batcher.Stats{Slots: 4, Running: 1, Waiting: 2, KVUsed: 10, KVSize: 100, PromptTokens: 10, PrefixHitTokens: 5},
-		gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
-			return script(ctx, []string{"Hello", ",", " world"}, time.Millisecond, batcher.FinishStop, nil), nil
+		gen: func(ctx context.Context, req llm.Request) (Stream, error) {
+			return script(ctx, []string{"Hello", ",", " world"}, time.Millisecond, llm.FinishStop, nil), nil
 		}}
 }
 
@@ -386,12 +387,12 @@ func TestChatStreamed(t *testing.T) {
 }
 
 func TestCompletions(t *testing.T) {
-	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
+	gen := &fakeGen{gen: func(ctx context.Context, req llm.Request) (Stream, error) {
 		word := req.Prompt
 		if req.PromptTokens != nil {
 			word = fmt.Sprint(req.PromptTokens)
 		}
-		return script(ctx, []string{" " + word, "!"}, time.Millisecond, batcher.FinishLength, nil), nil
+		return script(ctx, []string{" " + word, "!"}, time.Millisecond, llm.FinishLength, nil), nil
 	}}
 	_, base := startServer(t, testConfig(gen))
 
@@ -464,7 +465,7 @@ func TestEmbeddings(t *testing.T) {
 	if err := json.Unmarshal(body, &fl); err != nil {
 		t.Fatal(err)
 	}
-	want, _ := (&fakeEmb{dim: 8}).Embed(context.Background(), batcher.EmbedRequest{Texts: []string{"a", "b"}})
+	want, _ := (&fakeEmb{dim: 8}).Embed(context.Background(), llm.EmbedRequest{Texts: []string{"a", "b"}})
 	if fl.Object != "list" || fl.Model != "emb" || len(fl.Data) != 2 || fl.Data[1].Index != 1 || fl.Data[0].Object != "embedding" ||
 		fl.Usage.PromptTokens != 10 || fl.Usage.TotalTokens != 10 {
 		t.Fatalf("%s", body)
@@ -535,24 +536,24 @@ func TestModels(t *testing.T) {
 func TestErrorStatuses(t *testing.T) {
 	var mode atomic.Value
 	mode.Store("")
-	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
+	gen := &fakeGen{gen: func(ctx context.Context, req llm.Request) (Stream, error) {
 		switch mode.Load().(string) {
 		case "overloaded":
-			return nil, &batcher.OverloadedError{RetryAfter: 2500 * time.Millisecond}
+			return nil, &llm.OverloadedError{RetryAfter: 2500 * time.Millisecond}
 		case "toolong":
-			return nil, &batcher.PromptTooLongError{Tokens: 900, Limit: 512}
+			return nil, &llm.PromptTooLongError{Tokens: 900, Limit: 512}
 		case "closed":
 			return nil, fmt.Errorf("generate: %w", batcher.ErrClosed)
 		case "broken":
 			return nil, errors.New("llama_decode failed")
 		case "midway":
-			s := &fakeStream{deltas: make(chan batcher.Delta), done: make(chan struct{}),
-				res: batcher.Result{Err: errors.New("decode failed mid-way")}}
+			s := &fakeStream{deltas: make(chan llm.Delta), done: make(chan struct{}),
+				res: llm.Result{Err: errors.New("decode failed mid-way")}}
 			close(s.deltas)
 			close(s.done)
 			return s, nil
 		}
-		return script(ctx, []string{"ok"}, 0, batcher.FinishStop, nil), nil
+		return script(ctx, []string{"ok"}, 0, llm.FinishStop, nil), nil
 	}}
 	cfg := testConfig(gen)
 	cfg.Limits.MaxBodyBytes = 1 << 10
@@ -618,11 +619,11 @@ func TestErrorStatuses(t *testing.T) {
 func TestPanicIsRecovered(t *testing.T) {
 	var panics atomic.Bool
 	panics.Store(true)
-	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
+	gen := &fakeGen{gen: func(ctx context.Context, req llm.Request) (Stream, error) {
 		if panics.Load() {
 			panic("generator exploded")
 		}
-		return script(ctx, []string{"fine"}, 0, batcher.FinishStop, nil), nil
+		return script(ctx, []string{"fine"}, 0, llm.FinishStop, nil), nil
 	}}
 	_, base := startServer(t, testConfig(gen))
 	for _, stream := range []string{"false", "true"} {
@@ -640,8 +641,8 @@ func TestPanicIsRecovered(t *testing.T) {
 }
 
 func TestStreamPanicIsRecovered(t *testing.T) {
-	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
-		s := script(ctx, []string{"a"}, 0, batcher.FinishStop, nil)
+	gen := &fakeGen{gen: func(ctx context.Context, req llm.Request) (Stream, error) {
+		s := script(ctx, []string{"a"}, 0, llm.FinishStop, nil)
 		s.resultPanics = true
 		return s, nil
 	}}
@@ -662,8 +663,8 @@ func TestStreamPanicIsRecovered(t *testing.T) {
 
 func TestClientDisconnectCancelsGeneration(t *testing.T) {
 	cancelled := make(chan struct{})
-	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
-		return script(ctx, nil, 5*time.Millisecond, batcher.FinishStop, cancelled), nil // endless
+	gen := &fakeGen{gen: func(ctx context.Context, req llm.Request) (Stream, error) {
+		return script(ctx, nil, 5*time.Millisecond, llm.FinishStop, cancelled), nil // endless
 	}}
 	s, base := startServer(t, testConfig(gen))
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
@@ -945,8 +946,8 @@ func TestMetricsEndpoint(t *testing.T) {
 }
 
 func TestGracefulShutdown(t *testing.T) {
-	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
-		return script(ctx, []string{"a", "b", "c", "d", "e"}, 100*time.Millisecond, batcher.FinishStop, nil), nil
+	gen := &fakeGen{gen: func(ctx context.Context, req llm.Request) (Stream, error) {
+		return script(ctx, []string{"a", "b", "c", "d", "e"}, 100*time.Millisecond, llm.FinishStop, nil), nil
 	}}
 	cfg := testConfig(gen)
 	s, base := startServer(t, cfg)
@@ -975,8 +976,8 @@ func TestGracefulShutdown(t *testing.T) {
 
 func TestShutdownDeadlineCancels(t *testing.T) {
 	cancelled := make(chan struct{})
-	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
-		return script(ctx, nil, 20*time.Millisecond, batcher.FinishStop, cancelled), nil
+	gen := &fakeGen{gen: func(ctx context.Context, req llm.Request) (Stream, error) {
+		return script(ctx, nil, 20*time.Millisecond, llm.FinishStop, cancelled), nil
 	}}
 	s, base := startServer(t, testConfig(gen))
 	resp, err := http.Post(base+"/v1/chat/completions", "application/json", strings.NewReader(`{"messages":[{"role":"user","content":"hi"}],"stream":true}`))
@@ -1061,8 +1062,8 @@ func TestDrainDelayKeepsServing(t *testing.T) {
 
 func TestNonStreamedDisconnectCancelsGeneration(t *testing.T) {
 	cancelled := make(chan struct{})
-	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
-		return script(ctx, nil, 5*time.Millisecond, batcher.FinishStop, cancelled), nil // endless
+	gen := &fakeGen{gen: func(ctx context.Context, req llm.Request) (Stream, error) {
+		return script(ctx, nil, 5*time.Millisecond, llm.FinishStop, cancelled), nil // endless
 	}}
 	_, base := startServer(t, testConfig(gen))
 	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
@@ -1083,8 +1084,8 @@ func TestNonStreamedDisconnectCancelsGeneration(t *testing.T) {
 // TestStreamKeepAlive checks that a stream waiting for its next token sends
 // SSE comment lines, so that proxies and clients do not time it out.
 func TestStreamKeepAlive(t *testing.T) {
-	gen := &fakeGen{gen: func(ctx context.Context, req batcher.Request) (Stream, error) {
-		return script(ctx, []string{"slow", " tokens"}, 150*time.Millisecond, batcher.FinishStop, nil), nil
+	gen := &fakeGen{gen: func(ctx context.Context, req llm.Request) (Stream, error) {
+		return script(ctx, []string{"slow", " tokens"}, 150*time.Millisecond, llm.FinishStop, nil), nil
 	}}
 	cfg := testConfig(gen)
 	cfg.Limits.StreamKeepAlive = 20 * time.Millisecond

@@ -486,3 +486,49 @@ func TestCacheTypes(t *testing.T) {
 		t.Errorf("unknown cache type: err = %v, want one listing the valid types", err)
 	}
 }
+
+// TestAddIsAllOrNothing: a failed Add leaves the batch as it was, and
+// DiscardPending empties it, so that a batch abandoned half-built cannot
+// leak tokens into the next decode.
+func TestAddIsAllOrNothing(t *testing.T) {
+	chat, _ := testModels(t)
+	g, err := NewGenerator(chat, GeneratorParams{Sequences: 2, CtxSize: 2 * 128, BatchSize: 16, Threads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	toks := make([]Token, 10)
+	for i := range toks {
+		toks[i] = Token(100 + i)
+	}
+	if _, err := g.Add(0, 0, toks, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		seq  int
+		n    int
+	}{{"past the batch's capacity", 1, 7}, {"unknown sequence", 2, 1}, {"negative sequence", -1, 1}} {
+		if _, err := g.Add(tc.seq, 0, toks[:tc.n], true); err == nil {
+			t.Errorf("%s: Add succeeded", tc.name)
+		}
+		if g.Pending() != 10 {
+			t.Errorf("%s: %d tokens pending after the failed Add, want the 10 added before", tc.name, g.Pending())
+		}
+	}
+	g.DiscardPending()
+	if g.Pending() != 0 {
+		t.Errorf("%d tokens pending after DiscardPending", g.Pending())
+	}
+	// The next decode sees only what is added after.
+	idx, err := g.Add(1, 0, toks[:3], true)
+	if err != nil || idx != 2 {
+		t.Fatalf("Add after discard: index %d, %v; want 2", idx, err)
+	}
+	if err := g.Decode(); err != nil {
+		t.Fatal(err)
+	}
+	if g.SeqLen(0) != 0 || g.SeqLen(1) != 3 {
+		t.Errorf("after the decode: sequence 0 holds %d positions (want 0), sequence 1 holds %d (want 3)", g.SeqLen(0), g.SeqLen(1))
+	}
+}

@@ -29,8 +29,12 @@
 // Concurrency: any number of Search calls run together with each other and
 // with Add calls for new keys (insertions link nodes under striped per-node
 // locks and publish neighbour ids with atomic stores, so readers never see a
-// torn id). Delete, an Add that replaces a key or fills a freed slot, and
-// WriteTo exclude the operations that would change what they rely on.
+// torn id). Delete and an Add that replaces a key or fills a freed slot
+// exclude the operations that would change what they rely on. WriteTo
+// holds writers off only while it copies the neighbour lists and node
+// states, then writes outside every lock; until it is done, Adds take fresh
+// ids instead of freed slots, so the vectors and keys it reads in place
+// stay as they were.
 //
 // Quantisation: with Config.Quantize, vectors are stored as int8 codes with
 // one scale per vector (4x less vector memory; the graph walk computes
@@ -41,7 +45,11 @@
 // header and over the body; Load reads it straight back into the slabs
 // without re-inserting anything. Any damage (a flipped byte, a torn tail)
 // makes Load return an error wrapping ErrCorrupt, the caller's cue to
-// rebuild the index from the store of record.
+// rebuild the index from the store of record; the header's checksum is
+// verified before its version is read, so damage is never mistaken for a
+// newer format (ErrVersion). SaveFile replaces a snapshot file crash-safely:
+// temporary file in the same directory, fsync, rename, fsync of the
+// directory.
 //
 // Distance kernels are Go assembly (AVX-512 or AVX2 with FMA, chosen at
 // start-up) with a portable Go fallback, also used under the purego build

@@ -189,6 +189,11 @@ type Index struct {
 	dead   []uint32 // tombstones awaiting consolidate
 	rng    *rand.Rand
 	source atomic.Pointer[VectorSource]
+	// saving counts snapshots being written. While it is non-zero Add takes
+	// fresh ids instead of freed slots: a snapshot reads the keys and vectors
+	// of existing slots without a lock, and reuse is the only thing that
+	// rewrites them.
+	saving atomic.Int32
 
 	pool sync.Pool
 }
@@ -539,7 +544,8 @@ func (x *Index) checkVector(v []float32) error {
 // Add inserts vec under key, replacing any vector the key had. The index
 // keeps its own copy of vec. Adds of new keys run concurrently with each
 // other and with searches; replacing a key or reusing a deleted slot takes
-// the index exclusively for the duration of that insert.
+// the index exclusively for the duration of that insert. While WriteTo is
+// writing, Adds take fresh ids rather than freed slots.
 func (x *Index) Add(key uint64, vec []float32) error {
 	if err := x.checkVector(vec); err != nil {
 		return err
@@ -551,11 +557,15 @@ func (x *Index) Add(key uint64, vec []float32) error {
 	x.addMu.RLock()
 	defer x.addMu.RUnlock()
 
-	// Fast path: a new key and no hole to fill. The id is reserved under
-	// allocMu; the graph work runs under the shared lock only.
+	// Fast path: a new key and no hole to fill (or none that may be filled
+	// now). The id is reserved under allocMu; the graph work runs under the
+	// shared lock only. x.saving cannot rise while addMu is read-locked
+	// (takeCut raises it under the write lock), so reuse stays a safe answer
+	// for the slow path below too.
 	x.mu.RLock()
 	x.allocMu.Lock()
-	if _, exists := x.keys[key]; !exists && len(x.free) == 0 {
+	reuse := x.saving.Load() == 0
+	if _, exists := x.keys[key]; !exists && (len(x.free) == 0 || !reuse) {
 		id, err := x.allocID()
 		if err != nil {
 			x.allocMu.Unlock()
@@ -585,7 +595,7 @@ func (x *Index) Add(key uint64, vec []float32) error {
 		x.removeNode(sc, old)
 	}
 	var id uint32
-	if n := len(x.free); n > 0 {
+	if n := len(x.free); n > 0 && reuse {
 		id = x.free[n-1]
 		x.free = x.free[:n-1]
 	} else {

@@ -30,6 +30,9 @@ import (
 //	  upper    for each node with level > 0 in id order: level * (M+1) u32
 //	trailer, 16 bytes: body length u64, CRC-32C of the body u32, "END!"
 //
+// Every version keeps the magic and the header's length and CRC position,
+// so that a reader can tell a damaged header from a newer one.
+//
 // Each section is the in-memory slabs byte for byte, written and read
 // block by block, so saving and loading run at memory-copy speed plus one
 // CRC pass (hardware CRC-32C is tens of GB/s); nothing is re-inserted. The
@@ -41,6 +44,9 @@ const (
 	headerSize      = 64
 	trailerSize     = 16
 	flagQuantized   = 1
+	// writeBuffer gathers the small slabs of the first blocks into large
+	// writes; slabs bigger than this go to the writer directly.
+	writeBuffer = 1 << 20
 )
 
 var (
@@ -51,16 +57,18 @@ var (
 )
 
 // WriteTo writes a snapshot of the index to w and returns the bytes written.
-// Searches keep running while it writes; inserts and deletes wait, so the
-// snapshot is a consistent cut. w is written in large pieces; wrap it in a
-// bufio.Writer only if it is slow with large writes.
+// The snapshot is the index as it stood when WriteTo was called. Searches,
+// inserts and deletes keep running while it writes: it holds inserts and
+// deletes off only while it copies the neighbour lists and node states (a
+// memory copy of about 4*(2M+2) bytes per node, milliseconds at 100,000
+// nodes), and until it returns, Adds take fresh ids rather than reuse freed
+// slots, whose vectors it may still be reading. w is written in large
+// pieces; wrap it in a bufio.Writer only if it is slow with large writes.
 func (x *Index) WriteTo(w io.Writer) (int64, error) {
-	x.addMu.Lock()
-	defer x.addMu.Unlock()
-	x.mu.RLock()
-	defer x.mu.RUnlock()
+	c := x.takeCut()
+	defer x.saving.Add(-1)
 
-	bw := bufio.NewWriterSize(w, 1<<20)
+	bw := bufio.NewWriterSize(w, writeBuffer)
 	sw := &snapWriter{w: bw}
 	var hdr [headerSize]byte
 	copy(hdr[0:8], snapshotMagic[:])
@@ -70,40 +78,30 @@ func (x *Index) WriteTo(w io.Writer) (int64, error) {
 	if x.quant {
 		flags |= flagQuantized
 	}
-	count := x.next.Load()
 	le.PutUint32(hdr[12:], flags)
 	le.PutUint32(hdr[16:], uint32(x.dim))
 	le.PutUint32(hdr[20:], uint32(x.cfg.Metric))
 	le.PutUint32(hdr[24:], uint32(x.m))
 	le.PutUint32(hdr[28:], uint32(x.efC))
 	le.PutUint32(hdr[32:], uint32(x.efSearch))
-	le.PutUint32(hdr[36:], count)
-	le.PutUint32(hdr[40:], uint32(x.live.Load()))
-	le.PutUint64(hdr[44:], x.entry.Load())
+	le.PutUint32(hdr[36:], c.count)
+	le.PutUint32(hdr[40:], c.live)
+	le.PutUint64(hdr[44:], c.entry)
 	le.PutUint64(hdr[52:], x.cfg.Seed)
 	le.PutUint32(hdr[60:], crc32.Checksum(hdr[:60], castagnoli))
 	sw.raw(hdr[:])
 	sw.crc, sw.body = 0, 0
 
-	x.eachBlock(count, func(blk *block, n int) { sw.u32s(blk.meta[:n]) })
-	x.eachBlock(count, func(blk *block, n int) { sw.u64s(blk.keys[:n]) })
+	sw.u32s(c.meta)
+	c.eachBlock(x, func(blk *block, n int) { sw.u64s(blk.keys[:n]) })
 	if x.quant {
-		x.eachBlock(count, func(blk *block, n int) { sw.bytes(asBytes(blk.codes[:n*x.dim])) })
-		x.eachBlock(count, func(blk *block, n int) { sw.f32s(blk.qp[:2*n]) })
+		c.eachBlock(x, func(blk *block, n int) { sw.bytes(asBytes(blk.codes[:n*x.dim])) })
+		c.eachBlock(x, func(blk *block, n int) { sw.f32s(blk.qp[:2*n]) })
 	} else {
-		x.eachBlock(count, func(blk *block, n int) { sw.f32s(blk.vecs[:n*x.dim]) })
+		c.eachBlock(x, func(blk *block, n int) { sw.f32s(blk.vecs[:n*x.dim]) })
 	}
-	x.eachBlock(count, func(blk *block, n int) { sw.u32s(blk.links[:n*x.s0]) })
-	chunks := *x.upper.Load()
-	x.eachBlock(count, func(blk *block, n int) {
-		for i, m := range blk.meta[:n] {
-			if level := int(m >> 8); level > 0 {
-				o := blk.upOff[i]
-				p := int(o & (upperChunk - 1))
-				sw.u32s(chunks[o>>upperShift][p : p+level*x.s1])
-			}
-		}
-	})
+	sw.u32s(c.links)
+	sw.u32s(c.upper)
 
 	var tr [trailerSize]byte
 	le.PutUint64(tr[0:], uint64(sw.body))
@@ -116,13 +114,86 @@ func (x *Index) WriteTo(w io.Writer) (int64, error) {
 	return sw.n, sw.err
 }
 
-// eachBlock calls f with each block holding ids below count and the number
-// of those ids it holds, in id order.
-func (x *Index) eachBlock(count uint32, f func(blk *block, n int)) {
-	dir := *x.dir.Load()
-	for b, start := uint32(0), uint32(0); start < count; b++ {
-		n := min(x.blockCap(b), int(count-start))
-		f(dir[b], n)
+// cut is the state a snapshot writes, taken at one instant. Inserts and
+// deletes rewrite the neighbour lists and meta words of existing nodes, so
+// those are copied. Keys and vectors of existing nodes change only when a
+// freed slot is reused, which Add defers while x.saving is non-zero, so
+// they are read from the live blocks: copying the vectors too would double
+// the index's memory for the duration and make inserts wait several times
+// longer.
+type cut struct {
+	count uint32
+	live  uint32
+	entry uint64
+	dir   []*block
+	meta  []uint32 // count words
+	links []uint32 // count level-0 lists
+	upper []uint32 // lists above level 0, in id order
+}
+
+// takeCut copies what a snapshot needs under the locks that exclude every
+// writer (addMu for inserts, mu for deletes), and marks a save as running
+// before they are released, so that no Add can reuse a slot the snapshot
+// still reads. The caller decrements x.saving when it has done reading.
+func (x *Index) takeCut() *cut {
+	// The copies' memory is allocated and touched before the locks are
+	// taken, so that inserts do not wait for its page faults: at 100,000
+	// nodes those took most of the time the copy held the locks. The
+	// headroom covers inserts that land in between; append grows a copy in
+	// the rare case it does not.
+	n := int(x.next.Load())
+	n += n/32 + 64
+	c := &cut{
+		meta:  touched(make([]uint32, 0, n)),
+		links: touched(make([]uint32, 0, n*x.s0)),
+		// Levels above 0 add up to about 1/(M-1) per node.
+		upper: touched(make([]uint32, 0, 2*n/(x.m-1)*x.s1+x.s1*maxLevelCap)),
+	}
+
+	x.addMu.Lock()
+	defer x.addMu.Unlock()
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	x.saving.Add(1)
+
+	c.count = x.next.Load()
+	c.live = uint32(x.live.Load())
+	c.entry = x.entry.Load()
+	c.dir = *x.dir.Load()
+	chunks := *x.upper.Load()
+	c.eachBlock(x, func(blk *block, n int) {
+		c.meta = append(c.meta, blk.meta[:n]...)
+		c.links = append(c.links, blk.links[:n*x.s0]...)
+		for i, m := range blk.meta[:n] {
+			if level := int(m >> 8); level > 0 {
+				o := blk.upOff[i]
+				p := int(o & (upperChunk - 1))
+				c.upper = append(c.upper, chunks[o>>upperShift][p:p+level*x.s1]...)
+			}
+		}
+	})
+	return c
+}
+
+// touched writes to every page of s's backing array, so that the kernel
+// maps them now rather than at first use. It stores one word a page in a
+// loop rather than calling clear: clear becomes one runtime memclr that
+// cannot be preempted, and a garbage collection waiting to stop the world
+// would stall every insert until it returned.
+func touched(s []uint32) []uint32 {
+	all := s[:cap(s)]
+	for i := 0; i < len(all); i += 1024 { // 4 KiB pages
+		all[i] = 0
+	}
+	return s
+}
+
+// eachBlock calls f with each block holding ids below the cut's count and
+// the number of those ids it holds, in id order.
+func (c *cut) eachBlock(x *Index, f func(blk *block, n int)) {
+	for b, start := uint32(0), uint32(0); start < c.count; b++ {
+		n := min(x.blockCap(b), int(c.count-start))
+		f(c.dir[b], n)
 		start += uint32(n)
 	}
 }
@@ -294,12 +365,15 @@ func load(r io.Reader) (*Index, error) {
 	if [8]byte(hdr[0:8]) != snapshotMagic {
 		return nil, corrupt("not an index snapshot (bad magic)")
 	}
+	// The checksum comes before any field is believed: a flipped bit in the
+	// version word is damage, and reporting it as a newer format would send
+	// an operator looking for a build that does not exist.
 	le := binary.LittleEndian
-	if v := le.Uint32(hdr[8:]); v != snapshotVersion {
-		return nil, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, v, snapshotVersion)
-	}
 	if got, want := crc32.Checksum(hdr[:60], castagnoli), le.Uint32(hdr[60:]); got != want {
 		return nil, corrupt("header checksum mismatch")
+	}
+	if v := le.Uint32(hdr[8:]); v != snapshotVersion {
+		return nil, fmt.Errorf("%w: %d (this build reads %d)", ErrVersion, v, snapshotVersion)
 	}
 	flags := le.Uint32(hdr[12:])
 	cfg := Config{

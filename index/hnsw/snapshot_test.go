@@ -94,7 +94,7 @@ func TestSnapshotRoundTrip(t *testing.T) {
 
 // TestSnapshotCorruption flips bytes across the whole snapshot and cuts it
 // short at many lengths: every damaged stream must be rejected with
-// ErrCorrupt (or ErrVersion for the version field), never loaded.
+// ErrCorrupt, never loaded, and never reported as a version it is not.
 func TestSnapshotCorruption(t *testing.T) {
 	x := snapshotIndexes(t)["cosine"]
 	good := snapshotBytes(t, x)
@@ -107,7 +107,7 @@ func TestSnapshotCorruption(t *testing.T) {
 			bad := slices.Clone(good)
 			bad[pos] ^= flip
 			_, err := Load(bytes.NewReader(bad))
-			if !errors.Is(err, ErrCorrupt) && !errors.Is(err, ErrVersion) {
+			if !errors.Is(err, ErrCorrupt) || errors.Is(err, ErrVersion) {
 				t.Fatalf("byte %d ^ %#x: Load error = %v, want ErrCorrupt", pos, flip, err)
 			}
 		}
@@ -118,13 +118,41 @@ func TestSnapshotCorruption(t *testing.T) {
 			t.Fatalf("truncated to %d bytes: error = %v, want ErrCorrupt", n, err)
 		}
 	}
-	bad := slices.Clone(good)
-	binary.LittleEndian.PutUint32(bad[8:], snapshotVersion+1)
-	if _, err := Load(bytes.NewReader(bad)); !errors.Is(err, ErrVersion) {
-		t.Fatalf("future version: %v", err)
-	}
 	if _, err := Load(errReader{}); err == nil || errors.Is(err, ErrCorrupt) {
 		t.Fatalf("I/O error should pass through, got %v", err)
+	}
+}
+
+// TestSnapshotHeaderChecksumFirst: the header checksum is verified before
+// the version is believed, so a damaged version word is corruption, and
+// only an intact header with another version is ErrVersion.
+func TestSnapshotHeaderChecksumFirst(t *testing.T) {
+	good := snapshotBytes(t, snapshotIndexes(t)["one"])
+	le := binary.LittleEndian
+	tests := []struct {
+		name        string
+		edit        func(b []byte)
+		fixChecksum bool
+		want, never error
+	}{
+		{"version+1, stale checksum", func(b []byte) { le.PutUint32(b[8:], snapshotVersion+1) }, false, ErrCorrupt, ErrVersion},
+		{"version high bit flipped", func(b []byte) { b[11] ^= 0x80 }, false, ErrCorrupt, ErrVersion},
+		{"version zeroed", func(b []byte) { le.PutUint32(b[8:], 0) }, false, ErrCorrupt, ErrVersion},
+		{"checksum damaged", func(b []byte) { b[60] ^= 1 }, false, ErrCorrupt, ErrVersion},
+		{"version+1, checksum recomputed", func(b []byte) { le.PutUint32(b[8:], snapshotVersion+1) }, true, ErrVersion, ErrCorrupt},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := slices.Clone(good)
+			tc.edit(bad)
+			if tc.fixChecksum {
+				le.PutUint32(bad[60:], crc32.Checksum(bad[:60], castagnoli))
+			}
+			_, err := Load(bytes.NewReader(bad))
+			if !errors.Is(err, tc.want) || errors.Is(err, tc.never) {
+				t.Fatalf("Load error = %v, want %v and not %v", err, tc.want, tc.never)
+			}
+		})
 	}
 }
 
