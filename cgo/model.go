@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strconv"
 	"unsafe"
 )
@@ -219,22 +220,24 @@ func (m *Model) Tokenize(text string, addSpecial, parseSpecial bool) ([]Token, e
 // special renders control tokens as their text instead of nothing. A token
 // outside the vocabulary appends nothing.
 func (m *Model) AppendPiece(buf []byte, t Token, special bool) []byte {
-	var tmp [64]byte
-	var eb errBuf
-	ep, en := eb.ptr()
-	n := C.infergate_token_to_piece(m.vocab, C.llama_token(t), (*C.char)(unsafe.Pointer(&tmp[0])), C.int32_t(len(tmp)), C.bool(special), ep, en)
-	if n >= 0 {
-		return append(buf, tmp[:n]...)
-	}
+	// Written straight into buf's spare room: this runs for every
+	// generated token. A failure (a token outside the vocabulary, which
+	// llama.cpp throws on) appends nothing and needs no message.
+	buf = slices.Grow(buf, 64)
+	room := buf[len(buf):cap(buf)]
+	n := C.infergate_token_to_piece(m.vocab, C.llama_token(t), (*C.char)(unsafe.Pointer(&room[0])), C.int32_t(len(room)), C.bool(special), nil, 0)
 	if n == C.INFERGATE_EXCEPTION {
 		return buf
 	}
-	big := make([]byte, -n)
-	n = C.infergate_token_to_piece(m.vocab, C.llama_token(t), (*C.char)(unsafe.Pointer(&big[0])), C.int32_t(len(big)), C.bool(special), ep, en)
 	if n < 0 {
-		return buf
+		buf = slices.Grow(buf, int(-n))
+		room = buf[len(buf):cap(buf)]
+		n = C.infergate_token_to_piece(m.vocab, C.llama_token(t), (*C.char)(unsafe.Pointer(&room[0])), C.int32_t(len(room)), C.bool(special), nil, 0)
+		if n < 0 {
+			return buf
+		}
 	}
-	return append(buf, big[:n]...)
+	return buf[:len(buf)+int(n)]
 }
 
 // Detokenize converts tokens back to text, as llama.cpp would print them

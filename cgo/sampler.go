@@ -34,8 +34,11 @@ type SamplerParams struct {
 // Sampler is a llama.cpp sampler chain with its own state (seeded RNG,
 // penalty history, grammar position); one per sequence.
 type Sampler struct {
-	p *C.infergate_sampler
+	p   *C.infergate_sampler
+	err *C.char // errLen bytes of C memory for the shim's messages: no allocation per token
 }
+
+const errLen = 256
 
 // GrammarError is a grammar that llama.cpp refuses: it does not parse, it
 // is left-recursive, or it lacks its root rule.
@@ -106,14 +109,15 @@ func NewSampler(m *Model, p SamplerParams) (*Sampler, error) {
 		C.llama_sampler_free(chain)
 		return nil, &GrammarError{Reason: eb.String()}
 	}
-	return &Sampler{p: s}, nil
+	return &Sampler{p: s, err: (*C.char)(C.calloc(errLen, 1))}, nil
 }
 
 // Close frees the chain.
 func (s *Sampler) Close() {
 	if s.p != nil {
 		C.infergate_sampler_free(s.p)
-		s.p = nil
+		C.free(unsafe.Pointer(s.err))
+		s.p, s.err = nil, nil
 	}
 }
 
@@ -121,11 +125,9 @@ func (s *Sampler) Close() {
 // records it in the chain's state (penalties, grammar). An error wraps
 // ErrSample; the sampler's state is then unchanged.
 func (s *Sampler) Sample(c *Context, i int) (Token, error) {
-	var eb errBuf
-	ep, en := eb.ptr()
-	t := C.infergate_sampler_sample(s.p, c.p, C.int32_t(i), ep, en)
+	t := C.infergate_sampler_sample(s.p, c.p, C.int32_t(i), s.err, errLen)
 	if t < 0 {
-		return -1, fmt.Errorf("%w: %s", ErrSample, eb.String())
+		return -1, fmt.Errorf("%w: %s", ErrSample, C.GoString(s.err))
 	}
 	return Token(t), nil
 }
@@ -133,20 +135,16 @@ func (s *Sampler) Sample(c *Context, i int) (Token, error) {
 // Accept records a token the chain did not pick itself. A token the
 // grammar does not allow at this point is refused, state unchanged.
 func (s *Sampler) Accept(t Token) error {
-	var eb errBuf
-	ep, en := eb.ptr()
-	if C.infergate_sampler_accept(s.p, C.llama_token(t), ep, en) != 0 {
-		return fmt.Errorf("%w: %s", ErrSample, eb.String())
+	if C.infergate_sampler_accept(s.p, C.llama_token(t), s.err, errLen) != 0 {
+		return fmt.Errorf("%w: %s", ErrSample, C.GoString(s.err))
 	}
 	return nil
 }
 
 // Reset clears the chain's state.
 func (s *Sampler) Reset() error {
-	var eb errBuf
-	ep, en := eb.ptr()
-	if C.infergate_sampler_reset(s.p, ep, en) != 0 {
-		return fmt.Errorf("%w: %s", ErrSample, eb.String())
+	if C.infergate_sampler_reset(s.p, s.err, errLen) != 0 {
+		return fmt.Errorf("%w: %s", ErrSample, C.GoString(s.err))
 	}
 	return nil
 }

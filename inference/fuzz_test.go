@@ -74,10 +74,9 @@ func (r *grammarRig) sampleUnder(t testing.TB, gbnf string, n int) (int, error, 
 			return i, nil, err
 		}
 		if m.IsEOG(tok) {
-			// Past the end of a complete grammar only the end is allowed.
-			if again, err := r.g.Sample(s, r.idx); err != nil || !m.IsEOG(again) {
-				t.Fatalf("after the grammar ended, drew %d (%v), want end of generation again", again, err)
-			}
+			// The scheduler ends a generation here. (The grammar may still
+			// allow more: accepting the end changes nothing in llama.cpp's
+			// grammar state, so a grammar like [#]* goes on.)
 			return i + 1, nil, nil
 		}
 	}
