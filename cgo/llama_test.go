@@ -22,6 +22,33 @@ func loadStories(t *testing.T) *Model {
 	return m
 }
 
+// decodePrompt creates a context with p and decodes text into sequence 0,
+// with the logits of its last token; it returns the context (closed when
+// the test ends) and the prompt's tokens.
+func decodePrompt(t *testing.T, m *Model, p ContextParams, text string) (*Context, []Token) {
+	t.Helper()
+	c, err := NewContext(m, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	b := NewBatch(p.NBatch, 1)
+	defer b.Close()
+	toks, err := m.Tokenize(text, true, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, tok := range toks {
+		if _, err := b.Add(tok, i, []int{0}, i == len(toks)-1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Decode(b); err != nil {
+		t.Fatal(err)
+	}
+	return c, toks
+}
+
 func TestApplyChatTemplate(t *testing.T) {
 	msgs := []ChatMessage{{Role: "system", Content: "Be kind."}, {Role: "user", Content: "Hello"}}
 	cases := []struct {
@@ -112,20 +139,7 @@ func TestLoadModelErrors(t *testing.T) {
 
 func TestContextMemoryOps(t *testing.T) {
 	m := loadStories(t)
-	c, err := NewContext(m, ContextParams{NCtx: 512, NBatch: 64, NSeqMax: 2, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	b := NewBatch(64, 1)
-	defer b.Close()
-	toks, _ := m.Tokenize("Once upon a time there was", true, false)
-	for i, tok := range toks {
-		b.Add(tok, i, []int{0}, i == len(toks)-1)
-	}
-	if err := c.Decode(b); err != nil {
-		t.Fatal(err)
-	}
+	c, toks := decodePrompt(t, m, ContextParams{NCtx: 512, NBatch: 64, NSeqMax: 2, Threads: 1}, "Once upon a time there was")
 	if got := c.SeqPosMax(0); got != len(toks)-1 {
 		t.Errorf("pos max %d, want %d", got, len(toks)-1)
 	}
@@ -158,20 +172,7 @@ func TestContextMemoryOps(t *testing.T) {
 // process lives on.
 func TestSamplerSurvivesDeadGrammar(t *testing.T) {
 	m := loadStories(t)
-	c, err := NewContext(m, ContextParams{NCtx: 128, NBatch: 64, NSeqMax: 1, Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	b := NewBatch(64, 1)
-	defer b.Close()
-	toks, _ := m.Tokenize("Once upon a time", true, false)
-	for i, tok := range toks {
-		b.Add(tok, i, []int{0}, i == len(toks)-1)
-	}
-	if err := c.Decode(b); err != nil {
-		t.Fatal(err)
-	}
+	c, toks := decodePrompt(t, m, ContextParams{NCtx: 128, NBatch: 64, NSeqMax: 1, Threads: 1}, "Once upon a time")
 	out := len(toks) - 1
 	for _, temp := range []float32{0, 0.8} {
 		// Token 9999 is beyond the 512-token vocabulary: nothing matches.
