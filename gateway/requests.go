@@ -368,6 +368,10 @@ func (g *genParams) parseCommon(o object, lim parseLimits) *APIError {
 		if s.Grammar, g.JSONMode, e = parseResponseFormat(rf); e != nil {
 			return e
 		}
+		// Kept as sent for a cloud API, which enforces response_format
+		// itself and cannot run the grammar.
+		raw, _ := o.raw("response_format")
+		s.ResponseFormat = string(raw)
 	}
 	return nil
 }

@@ -76,6 +76,9 @@ func TestParseChatRequest(t *testing.T) {
 				if r.Sampling.Grammar != grammar.JSONObject {
 					t.Errorf("grammar %q", r.Sampling.Grammar)
 				}
+				if r.Sampling.ResponseFormat != `{"type":"json_object"}` {
+					t.Errorf("response_format kept as %q", r.Sampling.ResponseFormat)
+				}
 			}},
 		{name: "json_schema", body: `{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"name":"n","strict":true,"schema":{"type":"object","properties":{"a":{"type":"string"}},"required":["a"],"additionalProperties":false}}}}`,
 			check: func(t *testing.T, r *chatRequest) {
