@@ -256,6 +256,17 @@ func (b *Batcher) Stats() Stats {
 	return s
 }
 
+// PredictedWait is what a request arriving now would wait for a slot: the
+// router compares it with the time-to-first-token SLO before anything
+// fails.
+func (b *Batcher) PredictedWait() time.Duration { return b.predictWait(int(b.admitted.Load())) }
+
+// QueueFull reports whether a request arriving now would be refused for
+// want of room: every slot busy and the queue behind them full.
+func (b *Batcher) QueueFull() bool {
+	return b.admitted.Load() >= int64(b.cfg.Parallel+b.cfg.QueueLen)
+}
+
 // predictWait estimates how long a request arriving now waits for a slot:
 // the requests ahead of it beyond the free slots, served Parallel at a time
 // at the recent average service time.

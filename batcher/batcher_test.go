@@ -416,9 +416,15 @@ func TestOverloadRefusedWithRetryHint(t *testing.T) {
 	defer cancel()
 	// One running, one waiting: the third is refused.
 	for i := 0; i < 2; i++ {
+		if b.QueueFull() {
+			t.Fatalf("queue full with %d of 2 places taken", i)
+		}
 		if _, err := b.Generate(ctx, llm.Request{Prompt: "Once upon a time", MaxTokens: 0}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if !b.QueueFull() {
+		t.Error("QueueFull is false with the slot and the queue taken")
 	}
 	_, err := b.Generate(ctx, llm.Request{Prompt: "Once upon a time", MaxTokens: 1})
 	var over *llm.OverloadedError
