@@ -9,6 +9,7 @@ import (
 
 	"github.com/infergate/infergate/batcher"
 	"github.com/infergate/infergate/llm"
+	"github.com/infergate/infergate/router"
 )
 
 // Stream is one generation's output as the gateway consumes it: read
@@ -37,6 +38,34 @@ type Generator interface {
 type Embedder interface {
 	Embed(ctx context.Context, req llm.EmbedRequest) (llm.EmbedResult, error)
 	Stats() batcher.Stats
+}
+
+// HeaderRoutePolicy is the request header that restricts where a
+// generation may run: "local-only" keeps it off cloud APIs.
+const HeaderRoutePolicy = "X-Infergate-Route-Policy"
+
+// RouterGenerator adapts a router to Generator. Stats are the local
+// engine's when the model has one, and zero for a cloud-only model.
+type RouterGenerator struct {
+	R     *router.Router
+	Local *batcher.Batcher // nil: cloud-only
+}
+
+// Generate implements Generator; the stream's Route says where it ran.
+func (g RouterGenerator) Generate(ctx context.Context, req llm.Request) (Stream, error) {
+	st, err := g.R.Generate(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// Stats implements Generator.
+func (g RouterGenerator) Stats() batcher.Stats {
+	if g.Local == nil {
+		return batcher.Stats{}
+	}
+	return g.Local.Stats()
 }
 
 // Local adapts a scheduler to Generator and Embedder. Its Generate returns

@@ -10,6 +10,8 @@ import (
 
 	"github.com/infergate/infergate/batcher"
 	"github.com/infergate/infergate/llm"
+	"github.com/infergate/infergate/router"
+	"github.com/infergate/infergate/upstream"
 )
 
 // Error types as they appear in the "type" field of an error body. They
@@ -246,6 +248,21 @@ func fromBackend(err error, param string) *APIError {
 			Message: bad.Err.Error(),
 			Err:     err,
 		}
+	}
+	var ue *upstream.Error
+	if errors.As(err, &ue) {
+		// The cloud API failed before any text: not the client's doing.
+		ra := ue.RetryAfter
+		if ra <= 0 {
+			ra = time.Second
+		}
+		return &APIError{Status: fasthttp.StatusBadGateway, Type: TypeUnavailable, Code: "upstream_error",
+			Message: "The cloud model behind this server failed; retry after the time given in Retry-After.", RetryAfter: ra, Err: err}
+	}
+	if errors.Is(err, router.ErrNoRoute) {
+		return &APIError{Status: fasthttp.StatusServiceUnavailable, Type: TypeUnavailable, Code: "no_route",
+			Message: "No engine can take this request now (the local model is busy or absent and the cloud is unavailable or not allowed by " +
+				HeaderRoutePolicy + "); retry later.", RetryAfter: time.Second, Err: err}
 	}
 	if errors.Is(err, batcher.ErrClosed) {
 		return &APIError{

@@ -14,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/infergate/infergate/llm"
+	"github.com/infergate/infergate/router"
 )
 
 // clientCheckInterval is how often a non-streamed generation checks that
@@ -130,6 +131,13 @@ type genJob struct {
 }
 
 func (s *Server) generate(r *request, m *model, chat bool, p *genParams, reqs []llm.Request, echo []string, est int) {
+	// Data that must stay on the premises: the router then never sends
+	// the request to a cloud API.
+	policy, err := router.ParsePolicy(string(r.ctx.Request.Header.Peek(HeaderRoutePolicy)))
+	if err != nil {
+		r.fail(badRequest(HeaderRoutePolicy, "invalid_value", "Invalid "+HeaderRoutePolicy+": want local-only or any."))
+		return
+	}
 	if !r.admit(est) {
 		return
 	}
@@ -149,7 +157,7 @@ func (s *Server) generate(r *request, m *model, chat bool, p *genParams, reqs []
 	if p.JSONMode != "" {
 		r.logAttrs = append(r.logAttrs, slog.String("response_format", p.JSONMode))
 	}
-	j.ctx, j.cancel = context.WithCancel(s.baseCtx)
+	j.ctx, j.cancel = context.WithCancel(router.WithPolicy(s.baseCtx, policy))
 	for _, req := range reqs {
 		st, err := m.Generator.Generate(j.ctx, req)
 		if err != nil {

@@ -207,6 +207,59 @@ func TestModelsList(t *testing.T) {
 }
 
 // lockedBuffer collects the server's logs while the test reads them.
+// served is an `infergate serve` running in the test's process.
+type served struct {
+	addr   string
+	logs   *lockedBuffer
+	cancel context.CancelFunc
+	done   chan int
+}
+
+// startServe runs `infergate serve` with args and waits until it listens.
+func startServe(t *testing.T, args ...string) *served {
+	t.Helper()
+	srv := &served{logs: &lockedBuffer{}, done: make(chan int, 1)}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv.cancel = cancel
+	go func() { srv.done <- run(ctx, append([]string{"serve"}, args...), io.Discard, srv.logs, noEnv) }()
+	deadline := time.Now().Add(60 * time.Second)
+	for srv.addr == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("server did not start:\n%s", srv.logs.String())
+		}
+		select {
+		case code := <-srv.done:
+			t.Fatalf("serve exited %d:\n%s", code, srv.logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		sc := bufio.NewScanner(strings.NewReader(srv.logs.String()))
+		for sc.Scan() {
+			var line struct {
+				Msg  string `json:"msg"`
+				Addr string `json:"addr"`
+			}
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
+				srv.addr = line.Addr
+			}
+		}
+	}
+	return srv
+}
+
+// stop does what SIGTERM does and waits for a clean exit.
+func (srv *served) stop(t *testing.T) {
+	t.Helper()
+	srv.cancel()
+	select {
+	case code := <-srv.done:
+		if code != 0 {
+			t.Fatalf("exit %d:\n%s", code, srv.logs.String())
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop")
+	}
+}
+
 type lockedBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
@@ -233,36 +286,11 @@ func TestServe(t *testing.T) {
 	if err := os.WriteFile(keysFile, []byte("sk-from-file name=ops rpm=100\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	var logs lockedBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
-			"--chat-model", chat, "--embed-model", emb, "--parallel", "2", "--threads", "1", "--api-keys-file", keysFile,
-			"--shutdown-timeout", "5s", "--trusted-proxies", "127.0.0.0/8,::1"}, io.Discard, &logs, noEnv)
-	}()
-	var addr string
-	deadline := time.Now().Add(60 * time.Second)
-	for addr == "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("server did not start:\n%s", logs.String())
-		}
-		select {
-		case code := <-done:
-			t.Fatalf("serve exited %d:\n%s", code, logs.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-		sc := bufio.NewScanner(strings.NewReader(logs.String()))
-		for sc.Scan() {
-			var line struct {
-				Msg  string `json:"msg"`
-				Addr string `json:"addr"`
-			}
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" {
-				addr = line.Addr
-			}
-		}
-	}
+	srv := startServe(t, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"),
+		"--chat-model", chat, "--embed-model", emb, "--parallel", "2", "--threads", "1", "--api-keys-file", keysFile,
+		"--shutdown-timeout", "5s", "--trusted-proxies", "127.0.0.0/8,::1")
+	logs := srv.logs
+	addr := srv.addr
 	base := "http://" + addr
 	if resp, err := http.Get(base + "/readyz"); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("readyz: %v %v", err, resp)
@@ -281,15 +309,7 @@ func TestServe(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "data")); err != nil {
 		t.Errorf("data dir not created: %v", err)
 	}
-	cancel() // what SIGTERM does
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d:\n%s", code, logs.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve did not stop")
-	}
+	srv.stop(t)
 	for _, want := range []string{`"msg":"model ready"`, `"msg":"signal received: draining"`, `"msg":"shut down"`, `"key":"ops"`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("logs lack %s", want)

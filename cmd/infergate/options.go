@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/infergate/infergate/router"
+	"github.com/infergate/infergate/upstream"
 )
 
 // options is a flag set whose every flag can also come from an
@@ -95,8 +98,12 @@ func (l *listValue) Set(s string) error {
 // fileConfig is the YAML configuration file: any option by its flag name
 // (dashes or underscores), plus structured API keys.
 type fileConfig struct {
-	Keys    []fileKey      `yaml:"keys"`
-	Options map[string]any `yaml:",inline"`
+	Keys []fileKey `yaml:"keys"`
+	// Upstreams are the cloud APIs that take the overflow, or serve the
+	// models that have no local file; Routing says when (router.Config).
+	Upstreams []upstream.Config `yaml:"upstreams"`
+	Routing   router.Config     `yaml:"routing"`
+	Options   map[string]any    `yaml:",inline"`
 }
 
 // fileKey is one API key in the file: the key itself or its sha256 (hex),

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	"github.com/infergate/infergate/gateway"
 	"github.com/infergate/infergate/inference"
 	"github.com/infergate/infergate/models"
+	"github.com/infergate/infergate/router"
+	"github.com/infergate/infergate/upstream"
 )
 
 // serveConfig is everything `infergate serve` is configured with.
@@ -56,7 +59,7 @@ type serveConfig struct {
 func serveOptions(c *serveConfig) *options {
 	o := newOptions("serve")
 	o.group("Server")
-	o.String(&c.config, "config", "", "YAML `file` with any of these options by name (e.g. parallel: 8) and a keys: list of API keys ({name, key or sha256, rpm, tpm})")
+	o.String(&c.config, "config", "", "YAML `file` with any of these options by name (e.g. parallel: 8), a keys: list of API keys ({name, key or sha256, rpm, tpm}), upstreams: cloud APIs ({name, kind openai|anthropic, base_url, api_key_env, models: {local-id: cloud-id}, max_concurrency, price_per_mtok}) and routing: when to use them ({ttft_slo, monthly_budget_usd})")
 	o.String(&c.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on")
 	o.String(&c.dataDir, "data-dir", "./data", "`dir`ectory for everything the server persists")
 	o.Duration(&c.drainDelay, "drain-delay", 0, "on SIGTERM/SIGINT, keep serving this long with /readyz at 503 before closing the listener, so load balancers can stop routing here (e.g. 5s behind Kubernetes)")
@@ -253,8 +256,12 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	if c.embedModel != "" {
 		entries = append(entries, models.Entry{ID: c.embedModelID, Path: c.embedModel, Kind: models.KindEmbedding})
 	}
-	if len(entries) == 0 {
-		return errors.New("no models: set --chat-model and/or --embed-model")
+	clouds, err := cloudUpstreams(fc.Upstreams, fc.Routing, log)
+	if err != nil {
+		return err
+	}
+	if len(entries) == 0 && len(clouds) == 0 {
+		return errors.New("no models: set --chat-model and/or --embed-model, or configure upstreams")
 	}
 	cat, err := models.NewCatalog(entries)
 	if err != nil {
@@ -297,6 +304,13 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 		if gm.Kind == gateway.KindChat {
 			gm.Generator = gateway.Local{B: b}
 			gm.ContextLength = b.SeqCtx()
+			if servedBy(clouds, m.ID) {
+				r, err := router.New(m.ID, fc.Routing, router.Options{Local: b, Clouds: clouds, Logger: log})
+				if err != nil {
+					return fmt.Errorf("routing %s: %w", m.ID, err)
+				}
+				gm.Generator = gateway.RouterGenerator{R: r, Local: b}
+			}
 		} else {
 			gm.Embedder = gateway.Local{B: b}
 			gm.ContextLength = info.ContextTrain
@@ -304,6 +318,16 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 		}
 		served = append(served, gm)
 		log.Info("model ready", "model", m.ID, "kind", string(m.Kind), "path", m.Path, "load_seconds", time.Since(start).Seconds())
+	}
+
+	// Models that only a cloud API serves.
+	for _, id := range cloudOnlyModels(fc.Upstreams, served) {
+		r, err := router.New(id, fc.Routing, router.Options{Clouds: clouds, Logger: log})
+		if err != nil {
+			return fmt.Errorf("routing %s: %w", id, err)
+		}
+		served = append(served, gateway.Model{ID: id, Kind: gateway.KindChat, OwnedBy: "cloud", Generator: gateway.RouterGenerator{R: r}})
+		log.Info("model ready", "model", id, "kind", "chat", "route", "cloud only")
 	}
 
 	srv, err := gateway.New(gateway.Config{
@@ -343,4 +367,52 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 		log.Warn("server stopped with an error", "error", err.Error())
 	}
 	return nil
+}
+
+// cloudUpstreams builds a client for each configured upstream, with one
+// circuit breaker each, shared by every model the upstream serves.
+func cloudUpstreams(cfgs []upstream.Config, routing router.Config, log *slog.Logger) ([]router.Cloud, error) {
+	if err := routing.Validate(); err != nil {
+		return nil, fmt.Errorf("config routing: %w", err)
+	}
+	breaker := routing.WithDefaults().Breaker
+	var clouds []router.Cloud
+	for i, cfg := range cfgs {
+		c, err := upstream.New(cfg, upstream.Options{Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("config upstreams[%d] (%s): %w", i, cfg.Name, err)
+		}
+		clouds = append(clouds, router.Cloud{Upstream: c, Breaker: router.NewBreaker(breaker, nil)})
+		log.Info("upstream configured", "upstream", cfg.Name, "kind", string(cfg.Kind), "models", len(cfg.Models))
+	}
+	return clouds, nil
+}
+
+func servedBy(clouds []router.Cloud, model string) bool {
+	for _, c := range clouds {
+		if c.Upstream.Serves(model) {
+			return true
+		}
+	}
+	return false
+}
+
+// cloudOnlyModels are the model ids the upstreams map that no local model
+// serves, sorted.
+func cloudOnlyModels(cfgs []upstream.Config, local []gateway.Model) []string {
+	have := map[string]bool{}
+	for _, m := range local {
+		have[m.ID] = true
+	}
+	var ids []string
+	for _, cfg := range cfgs {
+		for id := range cfg.Models {
+			if !have[id] {
+				have[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
