@@ -214,7 +214,6 @@ type entry struct {
 	pos    int
 	tokens []inference.Token
 	output bool
-	prompt bool // prompt tokens, for the counters
 }
 
 func (b *Batcher) runGenerate() {
@@ -518,7 +517,7 @@ func (s *scheduler) decodePrompts(room, longBudget int) {
 			continue
 		}
 		chunk := sl.job.prompt[sl.prefill : sl.prefill+n]
-		es = append(es, entry{sl: sl, pos: sl.prefill, tokens: chunk, output: sl.prefill+n == len(sl.job.prompt), prompt: true})
+		es = append(es, entry{sl: sl, pos: sl.prefill, tokens: chunk, output: sl.prefill+n == len(sl.job.prompt)})
 		sl.prefill += n
 		sl.cached = append(sl.cached, chunk...)
 		prefill += n
@@ -552,7 +551,7 @@ func (s *scheduler) decodeEntries(es []entry) time.Duration {
 			return 0
 		}
 		e.sl.outIdx = idx
-		if e.prompt {
+		if e.sl.state == slotPrefilling { // sampling below may move it on
 			prompt += len(e.tokens)
 		}
 	}

@@ -53,11 +53,7 @@ type RouterGenerator struct {
 
 // Generate implements Generator; the stream's Route says where it ran.
 func (g RouterGenerator) Generate(ctx context.Context, req llm.Request) (Stream, error) {
-	st, err := g.R.Generate(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+	return asStream(g.R.Generate(ctx, req))
 }
 
 // Stats implements Generator.
@@ -75,9 +71,14 @@ type Local struct{ B *batcher.Batcher }
 
 // Generate implements Generator.
 func (l Local) Generate(ctx context.Context, req llm.Request) (Stream, error) {
-	st, err := l.B.Generate(ctx, req)
+	return asStream(l.B.Generate(ctx, req))
+}
+
+// asStream hands a producer's *llm.Stream on as a Stream: on error a nil
+// interface, not an interface holding a nil *llm.Stream (which is not nil).
+func asStream(st *llm.Stream, err error) (Stream, error) {
 	if err != nil {
-		return nil, err // not st: a nil *llm.Stream in an interface is not nil
+		return nil, err
 	}
 	return st, nil
 }

@@ -3,6 +3,7 @@ package inference
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	llama "github.com/infergate/infergate/cgo"
 	"github.com/infergate/infergate/grammar"
@@ -38,7 +39,18 @@ type Generator struct {
 	batch *llama.Batch
 	seqs  int
 	ids   [1]int // reused sequence-id slice: Add is on the hot path
+
+	// checked holds grammars that passed grammar.Check: a service sends
+	// the same few (json_object, a bot's schema) with every request, and
+	// the schema compiler has just checked them too. NewSampler is called
+	// from many request goroutines.
+	checkedMu sync.Mutex
+	checked   map[string]struct{}
 }
+
+// maxCheckedGrammars bounds the memory of the cache of checked grammars; a
+// full cache starts again.
+const maxCheckedGrammars = 256
 
 // ErrNoKVSpace: the batch did not fit the free KV cells; nothing was
 // decoded. Free sequences or decode fewer tokens.
@@ -199,7 +211,7 @@ type Sampler struct{ s *llama.Sampler }
 // overflows, which no C++ handler can catch.
 func (g *Generator) NewSampler(p Sampling) (*Sampler, error) {
 	if p.Grammar != "" {
-		if err := grammar.Check(p.Grammar); err != nil {
+		if err := g.checkGrammar(p.Grammar); err != nil {
 			return nil, err
 		}
 	}
@@ -216,3 +228,22 @@ func (s *Sampler) Accept(t Token) error { return s.s.Accept(t) }
 
 // Close frees the chain.
 func (s *Sampler) Close() { s.s.Close() }
+
+func (g *Generator) checkGrammar(src string) error {
+	g.checkedMu.Lock()
+	_, ok := g.checked[src]
+	g.checkedMu.Unlock()
+	if ok {
+		return nil
+	}
+	if err := grammar.Check(src); err != nil {
+		return err
+	}
+	g.checkedMu.Lock()
+	if g.checked == nil || len(g.checked) >= maxCheckedGrammars {
+		g.checked = make(map[string]struct{})
+	}
+	g.checked[src] = struct{}{}
+	g.checkedMu.Unlock()
+	return nil
+}

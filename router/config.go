@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -73,45 +74,23 @@ type BreakerConfig struct {
 
 // WithDefaults returns c with its zero fields set to the defaults.
 func (c Config) WithDefaults() Config {
-	if c.TTFTSLO == 0 {
-		c.TTFTSLO = DefaultTTFTSLO
-	}
-	if c.ReturnRatio == 0 {
-		c.ReturnRatio = DefaultReturnRatio
-	}
+	c.TTFTSLO = cmp.Or(c.TTFTSLO, DefaultTTFTSLO)
+	c.ReturnRatio = cmp.Or(c.ReturnRatio, DefaultReturnRatio)
 	r := &c.Retry
-	if r.MaxAttempts == 0 {
-		r.MaxAttempts = DefaultMaxAttempts
-	}
-	if r.BaseBackoff == 0 {
-		r.BaseBackoff = DefaultBaseBackoff
-	}
-	if r.MaxBackoff == 0 {
-		r.MaxBackoff = DefaultMaxBackoff
-	}
-	if r.MaxRetryAfter == 0 {
-		r.MaxRetryAfter = DefaultMaxRetryAfter
-	}
+	r.MaxAttempts = cmp.Or(r.MaxAttempts, DefaultMaxAttempts)
+	r.BaseBackoff = cmp.Or(r.BaseBackoff, DefaultBaseBackoff)
+	r.MaxBackoff = cmp.Or(r.MaxBackoff, DefaultMaxBackoff)
+	r.MaxRetryAfter = cmp.Or(r.MaxRetryAfter, DefaultMaxRetryAfter)
 	c.Breaker = c.Breaker.withDefaults()
 	return c
 }
 
 func (b BreakerConfig) withDefaults() BreakerConfig {
-	if b.FailureThreshold == 0 {
-		b.FailureThreshold = DefaultFailureThreshold
-	}
-	if b.Window == 0 {
-		b.Window = DefaultWindow
-	}
-	if b.MinRequests == 0 {
-		b.MinRequests = DefaultMinRequests
-	}
-	if b.FailureRatio == 0 {
-		b.FailureRatio = DefaultFailureRatio
-	}
-	if b.Cooldown == 0 {
-		b.Cooldown = DefaultCooldown
-	}
+	b.FailureThreshold = cmp.Or(b.FailureThreshold, DefaultFailureThreshold)
+	b.Window = cmp.Or(b.Window, DefaultWindow)
+	b.MinRequests = cmp.Or(b.MinRequests, DefaultMinRequests)
+	b.FailureRatio = cmp.Or(b.FailureRatio, DefaultFailureRatio)
+	b.Cooldown = cmp.Or(b.Cooldown, DefaultCooldown)
 	return b
 }
 

@@ -25,6 +25,22 @@ func Missing(tb testing.TB, format string, args ...any) {
 	tb.Skipf(format, args...)
 }
 
+// CheckMissing runs need, a helper that finds a test's prerequisite, where
+// that prerequisite is absent, and fails t unless need skips with CI unset
+// and fails (without skipping) with CI set.
+func CheckMissing(t *testing.T, need func(tb testing.TB)) {
+	t.Helper()
+	for _, ci := range []string{"", "true"} {
+		t.Run("CI="+ci, func(t *testing.T) {
+			t.Setenv("CI", ci)
+			out := Record(t, need)
+			if wantSkip := ci == ""; out.Skipped != wantSkip || out.Failed == wantSkip {
+				t.Errorf("CI=%q: %+v; want skipped %v, failed %v", ci, out, wantSkip, !wantSkip)
+			}
+		})
+	}
+}
+
 // pollInterval is how often Eventually checks: short next to the
 // timeouts tests use, long enough not to spin a shared CI machine.
 const pollInterval = 5 * time.Millisecond
