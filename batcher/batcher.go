@@ -49,7 +49,8 @@ type Batcher struct {
 	emb    *inference.Embedder  // embedding models
 
 	jobs   chan *job
-	ejobs  chan *embedJob
+	ejobs  chan *embedJob        // interactive, admitted through admit
+	bjobs  chan *embedJob        // bulk (llm.PriorityBulk): back-pressure, no admission
 	ctl    chan func(*scheduler) // runs on the scheduler goroutine
 	quit   chan struct{}
 	exited chan struct{}
@@ -129,6 +130,7 @@ func New(cfg Config) (*Batcher, error) {
 		log:    cfg.Logger.With("model", id),
 		jobs:   make(chan *job, cfg.Parallel+cfg.QueueLen),
 		ejobs:  make(chan *embedJob, cfg.Parallel+cfg.QueueLen),
+		bjobs:  make(chan *embedJob, cfg.Parallel),
 		ctl:    make(chan func(*scheduler)),
 		quit:   make(chan struct{}),
 		exited: make(chan struct{}),

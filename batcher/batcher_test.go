@@ -737,3 +737,76 @@ func fmtBool(b *bool) string {
 	}
 	return strconv.FormatBool(*b)
 }
+
+// TestEmbeddingBulkYields checks that bulk embedding work gives way to
+// interactive requests at every decode, and that a bulk request's vectors,
+// embedded a few inputs at a time, are the same as embedding them at once.
+func TestEmbeddingBulkYields(t *testing.T) {
+	b, err := New(Config{ModelPath: modelPath(t, models.MiniLMModel), Parallel: 4, Threads: 1, QueueLen: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	ctx := context.Background()
+	var texts []string
+	for i := range 48 {
+		texts = append(texts, fmt.Sprintf("Passage %d: %s", i, strings.Repeat("refunds for annual plans are prorated to the day. ", 20)))
+	}
+	ref, err := b.Embed(ctx, llm.EmbedRequest{Texts: texts[:3]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := b.Stats().Steps
+	bulkDone := make(chan llm.EmbedResult, 1)
+	go func() {
+		res, err := b.Embed(ctx, llm.EmbedRequest{Texts: texts, Priority: llm.PriorityBulk})
+		if err != nil {
+			t.Error(err)
+		}
+		bulkDone <- res
+	}()
+	testenv.Eventually(t, time.Minute, func() bool { return b.Stats().Steps > steps }, "the bulk request never started")
+	q, err := b.Embed(ctx, llm.EmbedRequest{Texts: []string{"how do refunds work?"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-bulkDone:
+		t.Fatal("the interactive request finished only after the whole bulk request: it did not get priority")
+	default:
+	}
+	if len(q.Vectors) != 1 {
+		t.Fatalf("%d vectors for one input", len(q.Vectors))
+	}
+	res := <-bulkDone
+	if len(res.Vectors) != len(texts) {
+		t.Fatalf("bulk: %d vectors for %d inputs", len(res.Vectors), len(texts))
+	}
+	for i := range ref.Vectors {
+		var dot float32
+		for j, x := range res.Vectors[i] {
+			dot += x * ref.Vectors[i][j]
+		}
+		if dot < 0.999 {
+			t.Errorf("bulk vector %d: cosine %f with the same input embedded interactively", i, dot)
+		}
+	}
+
+	// A cancelled bulk request ends promptly and leaves the model serving.
+	cctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.Embed(cctx, llm.EmbedRequest{Texts: texts, Priority: llm.PriorityBulk})
+		errc <- err
+	}()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled bulk request: %v, want context.Canceled", err)
+	}
+	if _, err := b.Embed(ctx, llm.EmbedRequest{Texts: []string{"still serving?"}}); err != nil {
+		t.Errorf("after a cancelled bulk request: %v", err)
+	}
+	if got := b.Stats(); got.Running != 0 || got.Waiting != 0 {
+		t.Errorf("after all requests: %d running, %d waiting", got.Running, got.Waiting)
+	}
+}

@@ -103,7 +103,21 @@ type EmbedRequest struct {
 	Texts    []string
 	Tokens   [][]int32 // alternative to Texts
 	Truncate bool      // cut inputs longer than the context instead of refusing
+	Priority Priority  // who waits on the result
 }
+
+// Priority orders embedding work that shares one model. A live query (a
+// search, a chat turn's retrieval) has someone waiting on it; a bulk
+// ingestion has a progress bar. An embedder serves every waiting
+// interactive input before the next bulk one, and admits bulk work by
+// back-pressure (the call blocks) rather than by refusing it, so that a
+// large ingestion neither starves queries nor fills the queue they need.
+type Priority uint8
+
+const (
+	PriorityInteractive Priority = iota // the zero value: a caller is waiting
+	PriorityBulk                        // ingestion: throughput matters, latency does not
+)
 
 // EmbedResult holds L2-normalised vectors in input order.
 type EmbedResult struct {

@@ -14,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infergate/infergate/internal/atomicfile"
+	"github.com/infergate/infergate/internal/progress"
 )
 
 // pullClient has no overall timeout, since a model download can take hours;
@@ -34,9 +37,6 @@ func pullTransport() http.RoundTripper {
 // without it a silent peer would hang Pull forever. A variable for tests.
 var pullStallTimeout = 2 * time.Minute
 
-// progressInterval is how often the progress line is redrawn.
-const progressInterval = 200 * time.Millisecond
-
 // forcedProgress marks a writer that gets a progress bar even when it is not
 // a terminal.
 type forcedProgress struct{ io.Writer }
@@ -47,17 +47,11 @@ func ForceProgress(w io.Writer) io.Writer { return forcedProgress{w} }
 
 // progressWriter returns where to draw progress, or nil for nowhere.
 func progressWriter(w io.Writer) io.Writer {
-	switch w := w.(type) {
-	case nil:
-		return nil
-	case forcedProgress:
-		return w.Writer
-	case *os.File:
-		// A character device is a terminal (or /dev/null, where drawing is
-		// harmless); pipes and regular files get no carriage-return noise.
-		if st, err := w.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-			return w
-		}
+	if f, ok := w.(forcedProgress); ok {
+		return f.Writer
+	}
+	if progress.IsTerminal(w) {
+		return w
 	}
 	return nil
 }
@@ -304,63 +298,47 @@ func fileSHA256(path string) (string, error) {
 
 // syncDir makes a rename durable; failures are ignored because some
 // platforms and file systems cannot sync directories.
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-}
+func syncDir(dir string) { _ = atomicfile.SyncDir(dir) }
 
 // progressBar draws one self-overwriting line: bytes, percentage, rate.
 type progressBar struct {
-	w       io.Writer // nil: draw nothing
-	total   int64     // -1 when unknown
-	resumed int64     // bytes present before this attempt, excluded from the rate
+	line    *progress.Line // nil: draw nothing
+	total   int64          // -1 when unknown
+	resumed int64          // bytes present before this attempt, excluded from the rate
 	start   time.Time
-	last    time.Time
-	width   int // length of the last line drawn, to blank leftovers
 }
 
 func newProgressBar(w io.Writer, have, total int64) *progressBar {
-	now := time.Now()
-	return &progressBar{w: w, total: total, resumed: have, start: now, last: now.Add(-progressInterval)}
+	p := &progressBar{total: total, resumed: have, start: time.Now()}
+	if w != nil {
+		p.line = progress.NewLine(w)
+	}
+	return p
 }
 
 func (p *progressBar) update(done int64) {
-	if p.w == nil {
-		return
-	}
-	if now := time.Now(); now.Sub(p.last) >= progressInterval {
-		p.last = now
-		p.draw(done, now)
+	if now := time.Now(); p.line != nil && p.line.Due(now) {
+		p.line.Draw(p.text(done, now))
 	}
 }
 
 func (p *progressBar) finish(done int64) {
-	if p.w == nil {
-		return
+	if p.line != nil {
+		p.line.Done(p.text(done, time.Now()))
 	}
-	p.draw(done, time.Now())
-	fmt.Fprintln(p.w)
 }
 
-func (p *progressBar) draw(done int64, now time.Time) {
+func (p *progressBar) text(done int64, now time.Time) string {
 	var b strings.Builder
 	b.WriteString(formatBytes(done))
 	if p.total > 0 {
-		pct := float64(done) / float64(p.total) * 100
-		fmt.Fprintf(&b, " / %s  %3.0f%%", formatBytes(p.total), pct)
-		const cells = 30
-		filled := min(int(float64(cells)*float64(done)/float64(p.total)), cells)
-		b.WriteString("  [" + strings.Repeat("=", filled) + strings.Repeat(" ", cells-filled) + "]")
+		frac := float64(done) / float64(p.total)
+		fmt.Fprintf(&b, " / %s  %3.0f%%  %s", formatBytes(p.total), frac*100, progress.Bar(frac, 30))
 	}
 	if secs := now.Sub(p.start).Seconds(); secs > 0 {
 		fmt.Fprintf(&b, "  %s/s", formatBytes(int64(float64(done-p.resumed)/secs)))
 	}
-	line := b.String()
-	pad := max(p.width-len(line), 0)
-	p.width = len(line)
-	fmt.Fprintf(p.w, "\r%s%s", line, strings.Repeat(" ", pad))
+	return b.String()
 }
 
 // formatBytes renders a byte count with binary units.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/bits"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -609,6 +610,19 @@ func (x *Index) Add(key uint64, vec []float32) error {
 	x.initNode(id, key, level, x.upperFor(id, level), sc.q)
 	x.insert(sc, id, level)
 	return nil
+}
+
+// AppendKeys appends every live key, in no particular order. The knowledge
+// base reconciles a loaded snapshot with its store through it: a key the
+// store no longer holds was deleted after the snapshot was written.
+func (x *Index) AppendKeys(dst []uint64) []uint64 {
+	x.allocMu.Lock()
+	defer x.allocMu.Unlock()
+	dst = slices.Grow(dst, len(x.keys))
+	for k := range x.keys {
+		dst = append(dst, k)
+	}
+	return dst
 }
 
 // Delete removes key and reports whether it was present. The key leaves

@@ -520,3 +520,28 @@ func (x *Index) unreachable() int {
 	}
 	return u
 }
+
+func TestAppendKeys(t *testing.T) {
+	x, err := New(Config{Dim: 4, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := uint64(1); k <= 50; k++ {
+		if err := x.Add(k*3, []float32{float32(k), 1, 2, float32(k % 7)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	x.Delete(9)
+	x.Delete(150)
+	keys := x.AppendKeys(nil)
+	slices.Sort(keys)
+	var want []uint64
+	for k := uint64(1); k <= 50; k++ {
+		if k != 3 && k != 50 {
+			want = append(want, k*3)
+		}
+	}
+	if !slices.Equal(keys, want) {
+		t.Fatalf("AppendKeys = %v, want %v", keys, want)
+	}
+}

@@ -3,77 +3,23 @@ package hnsw
 import (
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"runtime"
+
+	"github.com/infergate/infergate/internal/atomicfile"
 )
 
-// SaveFile writes a snapshot of the index (see WriteTo) to path so that a
-// crash at any moment leaves either the previous file or the complete new
-// one there, never a torn mixture. The snapshot goes to a temporary file in
-// path's directory, is synced, and is renamed over path; the directory is
-// then synced so that the rename itself survives a power cut. On error the
-// temporary file is removed and the previous file is left as it was, except
-// when only the final directory sync failed: then the new snapshot is in
-// place but may not be durable yet. Only a crash can leave a temporary file
-// behind (path's name followed by ".tmp-" and digits); the caller may
-// delete such files. The file gets mode 0600, as it holds the collection's
-// embeddings.
+// SaveFile writes a snapshot of the index (see WriteTo) to path with
+// atomicfile.Write: a crash at any moment leaves either the previous file or
+// the complete new one there, never a torn mixture. The file gets mode 0600,
+// as it holds the collection's embeddings.
 func (x *Index) SaveFile(path string) error {
 	return writeFileAtomic(path, x.WriteTo)
 }
 
 // writeFileAtomic is SaveFile with the snapshot writer passed in, so that
 // tests can make a save fail midway.
-func writeFileAtomic(path string, write func(io.Writer) (int64, error)) (err error) {
-	// The temporary file must be on the same file system as path, or the
-	// rename would not be atomic (or would fail): the same directory is.
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp-*")
-	if err != nil {
+func writeFileAtomic(path string, write func(io.Writer) (int64, error)) error {
+	if err := atomicfile.Write(path, write); err != nil {
 		return fmt.Errorf("hnsw: saving snapshot: %w", err)
 	}
-	tmp, renamed := f.Name(), false
-	defer func() {
-		if err != nil && !renamed {
-			f.Close() // may already be closed; the first error is the one to report
-			os.Remove(tmp)
-		}
-	}()
-	if _, err := write(f); err != nil {
-		return fmt.Errorf("hnsw: writing snapshot %s: %w", tmp, err)
-	}
-	// Without this sync, a crash soon after the rename could leave path
-	// naming a file whose data never reached the disk.
-	if err := f.Sync(); err != nil {
-		return fmt.Errorf("hnsw: syncing snapshot %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("hnsw: closing snapshot %s: %w", tmp, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("hnsw: replacing snapshot %s: %w", path, err)
-	}
-	renamed = true
-	if err := syncDir(dir); err != nil {
-		return fmt.Errorf("hnsw: syncing directory of snapshot %s: %w", path, err)
-	}
 	return nil
-}
-
-// syncDir makes a rename in dir durable. Windows cannot open a directory
-// for syncing, and NTFS journals the rename itself.
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	if err := d.Sync(); err != nil {
-		d.Close()
-		return err
-	}
-	return d.Close()
 }
