@@ -33,7 +33,10 @@ type Limits struct {
 	RequestsPerMinute int
 	TokensPerMinute   int
 
-	MaxBodyBytes       int // request body (413 beyond); default 4 MiB
+	MaxBodyBytes int // request body (413 beyond); default 4 MiB
+	// MaxIngestBodyBytes is the body limit of the one route that takes
+	// documents, POST /v1/collections/{name}/documents; default 64 MiB.
+	MaxIngestBodyBytes int
 	MaxHeaderBytes     int // request line and headers (431 beyond); default 16 KiB
 	MaxMessages        int // chat messages per request; default 1024
 	MaxStop            int // stop sequences; default 16
@@ -70,6 +73,7 @@ func (l Limits) withDefaults() Limits {
 		}
 	}
 	def(&l.MaxBodyBytes, 4<<20)
+	def(&l.MaxIngestBodyBytes, 64<<20)
 	def(&l.MaxHeaderBytes, 16<<10)
 	def(&l.MaxConns, 10000)
 	defDur(&l.ReadTimeout, 30*time.Second)
@@ -107,6 +111,11 @@ type Config struct {
 	// held to MaxConnsPerIP. Those headers from any other peer are
 	// ignored.
 	TrustedProxies []netip.Prefix
+	// KB is the knowledge base served under /v1/collections; nil for none.
+	KB KB
+	// DataDir is the data directory; POST /admin/backup writes into its
+	// backups folder.
+	DataDir string
 }
 
 // Server is the gateway. Create it with New, run it with Serve, stop it
@@ -143,6 +152,8 @@ type Server struct {
 
 	lnMu sync.Mutex
 	lns  []*connListener
+
+	backupMu sync.Mutex // one backup at a time
 }
 
 // New validates cfg and builds a Server.
@@ -229,20 +240,28 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.addrs = addrLimiters{rpm: s.lim.RequestsPerMinute, tpm: s.lim.TokensPerMinute}
 	s.metrics = newMetrics(s.models)
+	if cfg.KB != nil {
+		s.metrics.reg.MustRegister(cfg.KB.Collector())
+	}
 	s.promH = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelError),
 		EnableOpenMetrics: true,
 	}))
 	s.baseCtx, s.cancelAll = context.WithCancel(context.Background())
 	s.http = &fasthttp.Server{
-		Handler:            s.handle,
-		ErrorHandler:       s.handleReadError,
-		Name:               "infergate",
-		ReadTimeout:        s.lim.ReadTimeout,
-		WriteTimeout:       s.lim.WriteTimeout,
-		IdleTimeout:        s.lim.IdleTimeout,
-		MaxRequestBodySize: s.lim.MaxBodyBytes,
-		ReadBufferSize:     s.lim.MaxHeaderBytes,
+		Handler:      s.handle,
+		ErrorHandler: s.handleReadError,
+		Name:         "infergate",
+		ReadTimeout:  s.lim.ReadTimeout,
+		WriteTimeout: s.lim.WriteTimeout,
+		IdleTimeout:  s.lim.IdleTimeout,
+		// The larger limit, which only document uploads get: bodyLimit
+		// lowers it per request from the head, and route checks again.
+		MaxRequestBodySize: max(s.lim.MaxBodyBytes, s.lim.MaxIngestBodyBytes),
+		HeaderReceived: func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{MaxRequestBodySize: s.bodyLimit(h)}
+		},
+		ReadBufferSize: s.lim.MaxHeaderBytes,
 		// The connection limit is enforced (with a JSON error) by
 		// connListener; this only has to stay out of its way.
 		Concurrency:                  s.lim.MaxConns + 64,
@@ -375,7 +394,7 @@ func (s *Server) handleReadError(ctx *fasthttp.RequestCtx, err error) {
 	var nerr net.Error
 	switch {
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		e = errBodyTooLarge(s.lim.MaxBodyBytes)
+		e = errBodyTooLarge(s.bodyLimit(&ctx.Request.Header))
 		discardUnread(ctx.Conn())
 	case errors.As(err, &small):
 		e = &APIError{Status: fasthttp.StatusRequestHeaderFieldsTooLarge, Type: TypeInvalidRequest, Code: "headers_too_large",
@@ -532,6 +551,15 @@ func (s *Server) route(r *request) {
 		}
 		h(r)
 	}
+	if s.cfg.KB != nil && (api == "/collections" || strings.HasPrefix(api, "/collections/")) {
+		s.routeKB(r) // which applies its own body limits
+		return
+	}
+	// fasthttp admits bodies up to the ingestion limit when it is larger.
+	if len(r.ctx.PostBody()) > s.lim.MaxBodyBytes {
+		r.fail(errBodyTooLarge(s.lim.MaxBodyBytes))
+		return
+	}
 	switch {
 	case api == "/chat/completions":
 		post(s.withKey(s.handleChat))
@@ -555,6 +583,8 @@ func (s *Server) route(r *request) {
 		}
 	case path == "/admin/status":
 		get(s.withAdmin(s.handleStatus))
+	case path == "/admin/backup":
+		post(s.withAdmin(s.handleBackup))
 	default:
 		r.fail(errRouteNotFound(method, path))
 	}

@@ -48,10 +48,19 @@ type collection struct {
 	bytes   atomic.Int64 // document content
 	deleted atomic.Bool
 
+	// opened is what the last open found, for logs and tests.
+	opened openStats
+
 	snapMu    sync.Mutex   // one snapshot at a time
 	snapAt    atomic.Int64 // unix nanos of the last snapshot written or loaded; 0: never
 	changes   atomic.Uint64
 	snapshot0 atomic.Uint64 // changes at the last snapshot
+}
+
+// openStats is how a collection was loaded.
+type openStats struct {
+	graphSnapshot, lexicalSnapshot  bool
+	replayed, rebuilt, lexicalAdded int
 }
 
 // docEntry is what searches need of a document; immutable once published
@@ -127,9 +136,11 @@ func (kb *KB) load(ctx context.Context, rec collectionRecord) (*collection, erro
 	if err != nil {
 		return nil, err
 	}
-	if kb.cfg.Dir != "" && (!loaded || !lexLoaded) && len(c.chunks) > 0 {
-		// A rebuilt index is snapshotted at once: the next start is fast,
-		// and a damaged or unsafe file does not stay on disk.
+	c.opened = openStats{graphSnapshot: loaded, lexicalSnapshot: lexLoaded, replayed: replayed, rebuilt: rebuilt, lexicalAdded: lexAdded}
+	if kb.cfg.Dir != "" && len(c.chunks) > 0 && (!loaded || !lexLoaded || 10*(replayed+lexAdded) > len(c.chunks)) {
+		// A rebuilt index, or one that replayed much, is snapshotted at
+		// once: the next start is fast, and a damaged or unsafe file does
+		// not stay on disk.
 		if err := c.snapshot(kb.cfg.Dir, true); err != nil {
 			kb.log.Error("snapshot after rebuild failed", "collection", name, "err", err)
 		}
@@ -239,11 +250,11 @@ func (c *collection) loadGraph(ctx context.Context) (loaded bool, replayed, rebu
 	if c.graph.Len() != len(c.chunks) {
 		return loaded, 0, 0, fmt.Errorf("%w: %d chunks but %d vectors", errRecord, len(c.chunks), c.graph.Len())
 	}
+	if n > 0 {
+		c.changes.Add(1) // the snapshot on disk lacks these
+	}
 	if loaded {
 		return loaded, n, 0, nil
-	}
-	if n > 0 {
-		c.changes.Add(1) // worth a snapshot
 	}
 	return loaded, 0, n, nil
 }
@@ -302,6 +313,9 @@ func (c *collection) loadLexical(ctx context.Context) (loaded bool, added int, e
 			}
 			c.lex.Add(id, lexicalText(e.meta.Title, ch.Headings, ch.Text))
 			added++
+		}
+		if added > 0 {
+			c.changes.Add(1)
 		}
 		return loaded, added, nil
 	}

@@ -396,13 +396,20 @@ func (kb *KB) removeStaleSnapshots() {
 // must not exist): dest/store, a checkpoint of the store, and dest/index,
 // fresh graph snapshots. Restoring copies both into a data directory; the
 // graphs are reconciled with the store at open, as after any restart.
-func (kb *KB) Backup(ctx context.Context, dest string) error {
-	if _, err := os.Stat(dest); err == nil {
-		return fmt.Errorf("index: backup destination %s exists", dest)
+// A failed backup removes what it wrote. A destination that exists is
+// refused with an error wrapping ErrExists.
+func (kb *KB) Backup(ctx context.Context, dest string) (err error) {
+	if _, err := os.Lstat(dest); err == nil {
+		return fmt.Errorf("index: backup destination %s: %w", dest, ErrExists)
 	}
 	if err := os.MkdirAll(filepath.Join(dest, "index"), 0o755); err != nil {
 		return fmt.Errorf("index: backup: %w", err)
 	}
+	defer func() {
+		if err != nil {
+			_ = os.RemoveAll(dest)
+		}
+	}()
 	// Graphs first: anything written after them is in the checkpoint and
 	// is replayed at open; the reverse order could leave a graph holding a
 	// vector the checkpoint has not.

@@ -162,6 +162,9 @@ func TestReplayAfterSnapshot(t *testing.T) {
 	}
 	kb.KB = nil
 	kb = openKB(t, dir)
+	if c, _ := kb.get("kb"); !c.opened.graphSnapshot || c.opened.replayed == 0 || c.opened.lexicalAdded == 0 {
+		t.Fatalf("reopening after writes past the snapshot: %+v, want both snapshots loaded and the new chunks replayed", c.opened)
+	}
 	sameHits(t, "after replay", before, searchAll(t, kb, "kb", queries))
 	info, _ := kb.Collection("kb")
 	if info.Documents != infoBefore.Documents || info.Chunks != infoBefore.Chunks {
@@ -171,6 +174,13 @@ func TestReplayAfterSnapshot(t *testing.T) {
 		if _, err := kb.GetDocument(ctx, "kb", id); !errors.Is(err, ErrNotFound) {
 			t.Errorf("deleted %s after replay: %v", id, err)
 		}
+	}
+	// The replayed state reached the snapshots at Close: nothing to
+	// replay at the next open.
+	kb.close(t)
+	kb = openKB(t, dir)
+	if c, _ := kb.get("kb"); !c.opened.graphSnapshot || !c.opened.lexicalSnapshot || c.opened.replayed != 0 || c.opened.lexicalAdded != 0 {
+		t.Fatalf("second reopen: %+v, want everything from the snapshots", c.opened)
 	}
 	h, err := kb.Search(ctx, "kb", Query{Text: "ORD-2026-00004", K: 5, Mode: ModeLexical})
 	if err != nil {

@@ -2,6 +2,9 @@
 // OpenAI-compatible HTTP API, with continuous batching over llama.cpp.
 //
 //	infergate serve [options]     run the server (infergate serve --help)
+//	infergate ingest [options] PATH...  upload documents into a knowledge-base collection
+//	infergate search [options] QUERY    search a collection
+//	infergate restore [options]   restore a knowledge-base backup into a data directory
 //	infergate bench [options]     load-test an OpenAI-compatible server
 //	infergate models [list|pull]  show the model catalogue, download a model
 //	infergate version             print the version
@@ -38,6 +41,14 @@ const topUsage = `infergate: an OpenAI-compatible inference gateway over llama.c
 
 Usage:
   infergate serve [options]             serve the API (see infergate serve --help)
+  infergate ingest --collection NAME [options] PATH...
+                                        upload files, folders and .jsonl documents into a
+                                        knowledge-base collection (infergate ingest --help)
+  infergate search --collection NAME [options] QUERY
+                                        search a collection (infergate search --help)
+  infergate restore --from BACKUP --data-dir DIR [--force]
+                                        restore a backup written by POST /admin/backup, with
+                                        the server stopped (infergate restore --help)
   infergate bench [options]             load-test an OpenAI-compatible server (infergate bench --help)
   infergate models [list] [options]     list the model catalogue (infergate models --help)
   infergate models pull URL --sha256 HEX [--out FILE]
@@ -54,6 +65,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	switch args[0] {
 	case "serve":
 		return runServe(ctx, args[1:], stdout, stderr, getenv)
+	case "ingest":
+		return runIngest(ctx, args[1:], stdout, stderr, getenv)
+	case "search":
+		return runSearch(ctx, args[1:], stdout, stderr, getenv)
+	case "restore":
+		return runRestore(ctx, args[1:], stdout, stderr, getenv)
 	case "bench":
 		return bench.Main(ctx, args[1:], stdout, stderr)
 	case "models":

@@ -41,7 +41,8 @@ func TestServeHelpDocumentsEveryOption(t *testing.T) {
 	for _, must := range []string{"--addr", "--data-dir", "--chat-model", "--embed-model", "--parallel", "--ctx-size", "--batch-size",
 		"--threads", "--gpu-layers", "--lib-dir", "--queue-len", "--max-queue-wait", "--api-key", "--api-keys-file", "--admin-key",
 		"--rpm", "--tpm", "--read-timeout", "--write-timeout", "--idle-timeout", "--max-body-bytes", "--shutdown-timeout", "--chat-template",
-		"--max-conns", "--max-messages", "[default 127.0.0.1:8080] [env INFERGATE_ADDR]"} {
+		"--max-conns", "--max-messages", "--snapshot-interval", "--max-ingest-body-bytes", "INFERGATE_SNAPSHOT_INTERVAL",
+		"[default 127.0.0.1:8080] [env INFERGATE_ADDR]"} {
 		if !strings.Contains(out.String(), must) {
 			t.Errorf("help lacks %q", must)
 		}

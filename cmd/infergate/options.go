@@ -122,15 +122,41 @@ var errHelp = errors.New("help requested")
 // from the environment, then from the YAML file named by --config (or
 // $INFERGATE_CONFIG). It returns the file's structured part, if any.
 func (o *options) parse(args []string, getenv func(string) string) (*fileConfig, error) {
-	if err := o.fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, errHelp
+	rest, fc, err := o.parseArgs(args, getenv)
+	if err == nil && len(rest) > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", rest[0])
+	}
+	return fc, err
+}
+
+// parseArgs is parse for commands that also take arguments (paths, a
+// query): they may come before, between or after the flags, and all that
+// follows "--" is arguments. It returns them in order.
+func (o *options) parseArgs(args []string, getenv func(string) string) ([]string, *fileConfig, error) {
+	var rest []string
+	for {
+		if err := o.fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, nil, errHelp
+			}
+			return nil, nil, err
 		}
-		return nil, err
+		left := o.fs.Args()
+		if len(left) == 0 {
+			break
+		}
+		if n := len(args) - len(left); n > 0 && args[n-1] == "--" {
+			rest = append(rest, left...)
+			break
+		}
+		rest, args = append(rest, left[0]), left[1:]
 	}
-	if o.fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", o.fs.Arg(0))
-	}
+	fc, err := o.applyEnvAndFile(getenv)
+	return rest, fc, err
+}
+
+// applyEnvAndFile fills the options not given on the command line.
+func (o *options) applyEnvAndFile(getenv func(string) string) (*fileConfig, error) {
 	set := map[string]bool{}
 	o.fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	for name, opt := range o.byName {

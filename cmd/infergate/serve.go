@@ -8,23 +8,27 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/infergate/infergate/batcher"
 	"github.com/infergate/infergate/gateway"
+	"github.com/infergate/infergate/index"
 	"github.com/infergate/infergate/inference"
 	"github.com/infergate/infergate/models"
 	"github.com/infergate/infergate/router"
+	"github.com/infergate/infergate/store"
 	"github.com/infergate/infergate/upstream"
 )
 
 // serveConfig is everything `infergate serve` is configured with.
 type serveConfig struct {
-	config  string
-	addr    string
-	dataDir string
+	config           string
+	addr             string
+	dataDir          string
+	snapshotInterval time.Duration
 
 	chatModel, chatModelID   string
 	embedModel, embedModelID string
@@ -47,6 +51,7 @@ type serveConfig struct {
 	trustedProxies []string
 
 	maxBodyBytes, maxHeaderBytes int
+	maxIngestBodyBytes           int
 	maxMessages, maxInputs       int
 	maxConns, maxConnsPerIP      int
 	readTimeout, writeTimeout    time.Duration
@@ -61,7 +66,8 @@ func serveOptions(c *serveConfig) *options {
 	o.group("Server")
 	o.String(&c.config, "config", "", "YAML `file` with any of these options by name (e.g. parallel: 8), a keys: list of API keys ({name, key or sha256, rpm, tpm}), upstreams: cloud APIs ({name, kind openai|anthropic, base_url, api_key_env, models: {local-id: cloud-id}, max_concurrency, price_per_mtok}) and routing: when to use them ({ttft_slo, monthly_budget_usd})")
 	o.String(&c.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on")
-	o.String(&c.dataDir, "data-dir", "./data", "`dir`ectory for everything the server persists")
+	o.String(&c.dataDir, "data-dir", "./data", "`dir`ectory for everything the server persists: the knowledge base's store (store/), its vector-graph snapshots (index/), backups (backups/)")
+	o.Duration(&c.snapshotInterval, "snapshot-interval", index.DefaultSnapshotInterval, "how often the knowledge base snapshots the vector graphs of changed collections, so that a restart need not rebuild them (also at shutdown; negative: only then)")
 	o.Duration(&c.drainDelay, "drain-delay", 0, "on SIGTERM/SIGINT, keep serving this long with /readyz at 503 before closing the listener, so load balancers can stop routing here (e.g. 5s behind Kubernetes)")
 	o.Duration(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long requests and streams in progress may run (after --drain-delay) before they are cut")
 	o.String(&c.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -100,6 +106,7 @@ func serveOptions(c *serveConfig) *options {
 
 	o.group("Request limits and timeouts")
 	o.Int(&c.maxBodyBytes, "max-body-bytes", 4<<20, "largest request body; larger ones get 413")
+	o.Int(&c.maxIngestBodyBytes, "max-ingest-body-bytes", 64<<20, "largest body of a document upload (POST /v1/collections/{name}/documents); larger ones get 413")
 	o.Int(&c.maxHeaderBytes, "max-header-bytes", 16<<10, "largest request line plus headers; larger ones get 431")
 	o.Int(&c.maxMessages, "max-messages", 1024, "most messages in one chat request")
 	o.Int(&c.maxInputs, "max-embedding-inputs", 2048, "most inputs in one embeddings request")
@@ -115,7 +122,8 @@ func serveOptions(c *serveConfig) *options {
 const serveUsage = `Usage: infergate serve [options]
 
 Serves the OpenAI-compatible API (/v1/chat/completions, /v1/completions,
-/v1/embeddings, /v1/models), /healthz, /readyz, /metrics and /admin/status.
+/v1/embeddings, /v1/models), the knowledge base (/v1/collections/...),
+/healthz, /readyz, /metrics, /admin/status and /admin/backup.
 
 Every option may also be given as the environment variable shown, or in the
 YAML file named by --config. The command line wins over the environment,
@@ -330,12 +338,26 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 		log.Info("model ready", "model", id, "kind", "chat", "route", "cloud only")
 	}
 
+	var kb gateway.KB // a nil *index.KB in it would not be a nil KB
+	if c.dataDir != "" {
+		k, err := openKB(ctx, c, batchers, log)
+		if err != nil {
+			return err
+		}
+		// Deferred after the models' close, so run before it: the
+		// knowledge base's final snapshots, then the store, once the
+		// server has stopped.
+		defer k.close()
+		kb = k.kb
+	}
+
 	srv, err := gateway.New(gateway.Config{
 		Models: served, Keys: keys, AdminKeys: admin, MetricsRequireAdmin: c.metricsAdmin,
 		Logger: log, Version: version, DrainDelay: c.drainDelay, TrustedProxies: trusted,
+		KB: kb, DataDir: c.dataDir,
 		Limits: gateway.Limits{
 			RequestsPerMinute: c.rpm, TokensPerMinute: c.tpm,
-			MaxBodyBytes: c.maxBodyBytes, MaxHeaderBytes: c.maxHeaderBytes,
+			MaxBodyBytes: c.maxBodyBytes, MaxIngestBodyBytes: c.maxIngestBodyBytes, MaxHeaderBytes: c.maxHeaderBytes,
 			MaxMessages: c.maxMessages, MaxEmbeddingInputs: c.maxInputs,
 			MaxConns: c.maxConns, MaxConnsPerIP: c.maxConnsPerIP,
 			ReadTimeout: c.readTimeout, WriteTimeout: c.writeTimeout, IdleTimeout: c.idleTimeout,
@@ -367,6 +389,48 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 		log.Warn("server stopped with an error", "error", err.Error())
 	}
 	return nil
+}
+
+// openedKB is the knowledge base and the store under it.
+type openedKB struct {
+	kb  *index.KB
+	st  *store.Store
+	log *slog.Logger
+}
+
+// openKB opens <data-dir>/store and the knowledge base on it, embedding
+// with the served embedding model. Without one it still opens, so that
+// lexical search over the existing collections works.
+func openKB(ctx context.Context, c *serveConfig, batchers []*batcher.Batcher, log *slog.Logger) (*openedKB, error) {
+	start := time.Now()
+	st, err := store.Open(ctx, filepath.Join(c.dataDir, "store"), &store.Options{Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	embedders := map[string]index.Embedder{}
+	for _, b := range batchers {
+		if b.Embedding() {
+			embedders[b.ModelID()] = b
+		}
+	}
+	kb, err := index.Open(ctx, index.Config{Store: index.PebbleStore(st), Dir: filepath.Join(c.dataDir, "index"),
+		Embedders: embedders, SnapshotInterval: c.snapshotInterval, Logger: log})
+	if err != nil {
+		_ = st.Close()
+		return nil, fmt.Errorf("opening the knowledge base: %w", err)
+	}
+	log.Info("knowledge base ready", "collections", len(kb.Collections()), "embedding_models", len(embedders),
+		"data_dir", c.dataDir, "load_seconds", time.Since(start).Seconds())
+	return &openedKB{kb: kb, st: st, log: log}, nil
+}
+
+func (k *openedKB) close() {
+	if err := k.kb.Close(); err != nil {
+		k.log.Error("closing the knowledge base: its snapshots may be stale (they are rebuilt from the store at the next start)", "error", err.Error())
+	}
+	if err := k.st.Close(); err != nil {
+		k.log.Error("closing the store", "error", err.Error())
+	}
 }
 
 // cloudUpstreams builds a client for each configured upstream, with one
