@@ -159,10 +159,9 @@ func (q *embedQueue) add(j *embedJob) {
 }
 
 // runEmbed coalesces waiting embedding jobs into decodes of up to the
-// context's sequences and tokens. Every decode takes the waiting
-// interactive jobs first and fills what room is left with the next inputs
-// of bulk jobs, so a query arriving during a large ingestion waits for at
-// most the decode already running.
+// context's sequences and tokens. Interactive jobs always go first; bulk
+// inputs are embedded in small decodes only when no interactive job
+// waits (see planEmbed).
 func (b *Batcher) runEmbed() {
 	defer close(b.exited)
 	runtime.LockOSThread() // as runGenerate
@@ -247,8 +246,11 @@ type bulkPart struct {
 
 // planEmbed chooses one decode's inputs: every waiting interactive job
 // while there is room (the first one even when it alone is larger than a
-// decode, which the embedder then splits), then bulk inputs, in order, to
-// fill the rest.
+// decode, which the embedder then splits); only when there is none, bulk
+// inputs in order, up to a quarter of a decode's tokens (or one input, if
+// larger). A query's decode is then as small as the query, and a query
+// arriving during an ingestion waits for at most one small bulk decode:
+// BenchmarkQueryDuringIngest in index/ measures it.
 func (b *Batcher) planEmbed(q *embedQueue, maxSeqs, maxTokens int) (batch [][]inference.Token, live []*embedJob, parts []bulkPart, tokens int) {
 	seqs := 0
 	for len(q.live) > 0 {
@@ -266,9 +268,13 @@ func (b *Batcher) planEmbed(q *embedQueue, maxSeqs, maxTokens int) (batch [][]in
 		tokens += n
 		q.live = q.live[1:]
 	}
+	if len(live) > 0 {
+		return batch, live, nil, tokens
+	}
+	budget := max(maxTokens/bulkShare, 1)
 	for _, j := range q.bulk {
 		n := 0
-		for j.next+n < len(j.inputs) && seqs < maxSeqs && (seqs == 0 || tokens+len(j.inputs[j.next+n]) <= maxTokens) {
+		for j.next+n < len(j.inputs) && seqs < maxSeqs && (seqs == 0 || tokens+len(j.inputs[j.next+n]) <= budget) {
 			in := j.inputs[j.next+n]
 			batch = append(batch, in)
 			tokens += len(in)
@@ -278,12 +284,17 @@ func (b *Batcher) planEmbed(q *embedQueue, maxSeqs, maxTokens int) (batch [][]in
 		if n > 0 {
 			parts = append(parts, bulkPart{job: j, n: n})
 		}
-		if seqs >= maxSeqs || tokens >= maxTokens || j.next+n < len(j.inputs) {
+		if seqs >= maxSeqs || tokens >= budget || j.next+n < len(j.inputs) {
 			break
 		}
 	}
 	return batch, live, parts, tokens
 }
+
+// bulkShare divides a decode's token capacity for bulk-only decodes:
+// smaller decodes bound a query's wait, and an encoder's cost is close to
+// linear in tokens, so throughput barely changes.
+const bulkShare = 4
 
 // dropCancelled finishes the jobs whose callers have gone.
 func (b *Batcher) dropCancelled(q *embedQueue) {
