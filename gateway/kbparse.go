@@ -88,6 +88,9 @@ func parseCollectionSpec(body []byte) (index.CollectionSpec, *APIError) {
 		if spec.Chunk.Overlap, e = c.kbInt("overlap"); e != nil {
 			return spec, e
 		}
+		if c.has("overlap") && spec.Chunk.Overlap == 0 {
+			spec.Chunk.Overlap = index.NoOverlap // asked for, not left to the default
+		}
 	}
 	if h, ok, e := o.obj("hnsw"); e != nil {
 		return spec, e

@@ -123,3 +123,20 @@ func FuzzParseKBRequests(f *testing.F) {
 		}
 	})
 }
+
+func TestParseCollectionSpecOverlap(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want int
+	}{
+		{`{"name":"kb"}`, 0},
+		{`{"name":"kb","chunk":{"tokens":64}}`, 0},
+		{`{"name":"kb","chunk":{"tokens":64,"overlap":0}}`, index.NoOverlap},
+		{`{"name":"kb","chunk":{"tokens":64,"overlap":8}}`, 8},
+	} {
+		spec, e := parseCollectionSpec([]byte(tc.body))
+		if e != nil || spec.Chunk.Overlap != tc.want {
+			t.Errorf("%s: overlap %d (%v), want %d", tc.body, spec.Chunk.Overlap, e, tc.want)
+		}
+	}
+}

@@ -224,7 +224,7 @@ func (c *collection) ready(ctx context.Context, ps []*prepared) error {
 		}
 		doc.Title = p.title
 		chunks, clamps, err := chunk.Split(ctx, doc, emb, chunk.Options{
-			Tokens: c.rec.Chunk.Tokens, Overlap: c.rec.Chunk.Overlap, MaxTokens: emb.MaxEmbedTokens()})
+			Tokens: c.rec.Chunk.Tokens, Overlap: chunkOverlap(c.rec.Chunk.Overlap), MaxTokens: emb.MaxEmbedTokens()})
 		if err != nil {
 			if errors.Is(err, chunk.ErrDocument) {
 				return &RequestError{Field: p.field, Err: err}
@@ -261,6 +261,15 @@ func (c *collection) ready(ctx context.Context, ps []*prepared) error {
 		p.ready = true
 	}
 	return nil
+}
+
+// chunkOverlap is the collection's overlap as chunk.Options spells it: a
+// recorded zero is none, which chunk.Options writes as a negative number.
+func chunkOverlap(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // embedBulk embeds texts in groups, several in flight, with bulk priority.

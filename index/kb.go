@@ -205,6 +205,10 @@ func (kb *KB) get(name string) (*collection, error) {
 	return c, nil
 }
 
+// NoOverlap asks CollectionSpec.Chunk.Overlap for chunks that repeat
+// nothing of the previous one (zero means the default).
+const NoOverlap = -1
+
 // CollectionSpec is what creating a collection takes; zero fields get the
 // defaults.
 type CollectionSpec struct {
@@ -294,7 +298,10 @@ func (kb *KB) CreateCollection(ctx context.Context, spec CollectionSpec) (Collec
 
 func checkChunkParams(p ChunkParams, maxTokens int) (ChunkParams, error) {
 	p.Tokens = cmp.Or(p.Tokens, DefaultChunkTokens)
-	if p.Overlap == 0 {
+	switch {
+	case p.Overlap == NoOverlap:
+		p.Overlap = 0
+	case p.Overlap == 0:
 		p.Overlap = min(DefaultChunkOverlap, p.Tokens/4)
 	}
 	switch {

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 )
 
@@ -59,6 +60,43 @@ func TestKResults(t *testing.T) {
 					t.Errorf("%s/%s: %s does not pass the filter", tc.name, mode, h.DocumentID)
 				}
 			}
+		}
+	}
+}
+
+// TestChunkOverlap: the default overlap repeats text between a section's
+// chunks; NoOverlap repeats none.
+func TestChunkOverlap(t *testing.T) {
+	kb := openKB(t, t.TempDir())
+	ctx := context.Background()
+	doc := DocumentInput{ID: "long", Markdown: "# Policy\n\n" + strings.Repeat("Refunds are prorated to the day for annual plans. Monthly plans are not refunded. ", 12)}
+	for _, tc := range []struct {
+		name    string
+		overlap int
+		want    bool
+	}{{"default", 0, true}, {"none", NoOverlap, false}} {
+		info, err := kb.CreateCollection(ctx, CollectionSpec{Name: tc.name, Chunk: ChunkParams{Tokens: 48, Overlap: tc.overlap}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if (info.Chunk.Overlap > 0) != tc.want {
+			t.Fatalf("%s: collection overlap %d", tc.name, info.Chunk.Overlap)
+		}
+		mustUpsert(t, kb, tc.name, []DocumentInput{doc})
+		hits, err := kb.Search(ctx, tc.name, Query{Text: "refunds", K: 20, Mode: ModeLexical})
+		if err != nil || len(hits) < 3 {
+			t.Fatalf("%s: %d chunks, %v", tc.name, len(hits), err)
+		}
+		overlaps := false
+		for _, a := range hits {
+			for _, b := range hits {
+				if a.ChunkID != b.ChunkID && a.Start < b.Start && b.Start < a.End {
+					overlaps = true
+				}
+			}
+		}
+		if overlaps != tc.want {
+			t.Errorf("%s: chunks overlap %v, want %v", tc.name, overlaps, tc.want)
 		}
 	}
 }
