@@ -53,7 +53,7 @@ run: build models
 test: models
 	$(GO) vet ./...
 	$(GO) test -race -timeout 30m ./...
-	$(GO) test -run 'Alloc' -count=1 ./index/hnsw/
+	$(GO) test -run 'Alloc' -count=1 ./index/hnsw/ ./index/lexical/
 	$(MAKE) fuzz FUZZTIME=$(FUZZTIME)
 
 # Each fuzz target for a bounded time (go test -fuzz takes one target at a time).

@@ -275,7 +275,10 @@ func (c *collection) rank(q Query, vr, lr, xr []ranked) []Hit {
 		})
 	}
 	out := hits[:0]
-	seen := map[*docEntry]bool{}
+	var seen map[*docEntry]bool
+	if q.GroupByDocument {
+		seen = make(map[*docEntry]bool, len(hits))
+	}
 	for _, h := range hits {
 		if h.Score < q.MinScore {
 			continue

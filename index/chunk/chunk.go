@@ -170,7 +170,7 @@ func Split(ctx context.Context, doc extract.Document, tok Tokenizer, o Options) 
 	}
 	var out []Chunk
 	for _, s := range doc.Sections {
-		start, end := trimSpan(doc.Text, s.Start, s.End)
+		start, end := extract.TrimSpan(doc.Text, s.Start, s.End)
 		if start >= end {
 			continue
 		}
@@ -343,23 +343,4 @@ func (sp *splitter) sectionPrefix(pre string) (string, int, error) {
 	best = strings.TrimRightFunc(best, unicode.IsSpace)
 	sp.clamp("Headings", n, bestN, "title and heading path truncated to a quarter of MaxTokens")
 	return best, bestN, nil
-}
-
-// trimSpan narrows s[start:end] to exclude surrounding whitespace.
-func trimSpan(s string, start, end int) (int, int) {
-	for start < end {
-		r, n := utf8.DecodeRuneInString(s[start:end])
-		if !unicode.IsSpace(r) {
-			break
-		}
-		start += n
-	}
-	for end > start {
-		r, n := utf8.DecodeLastRuneInString(s[start:end])
-		if !unicode.IsSpace(r) {
-			break
-		}
-		end -= n
-	}
-	return start, end
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/infergate/infergate/index/extract"
 )
 
 // section packs the atoms of one section into chunks.
@@ -48,7 +50,7 @@ func (s *section) atomize(start, end int) ([]atom, error) {
 		if i := strings.IndexByte(text[pos:end], '\n'); i >= 0 {
 			le, next = pos+i, pos+i+1
 		}
-		a, b := trimSpan(text, pos, le)
+		a, b := extract.TrimSpan(text, pos, le)
 		pos = next
 		if a == b {
 			para = len(atoms) > 0
@@ -80,7 +82,7 @@ func (s *section) atomize(start, end int) ([]atom, error) {
 					j = k
 					continue
 				}
-				m, _ = trimSpan(text, m, b)
+				m, _ = extract.TrimSpan(text, m, b)
 			}
 			// "e.g. the": a lowercase word after the stop is the same
 			// sentence, more often than not.
@@ -191,8 +193,8 @@ func wordCut(text string, cur, want, limit, end int) (int, int) {
 		r, n := utf8.DecodeLastRuneInString(text[cur:p])
 		p -= n
 		if unicode.IsSpace(r) {
-			if _, e := trimSpan(text, cur, p); e > cur {
-				nx, _ := trimSpan(text, p, end)
+			if _, e := extract.TrimSpan(text, cur, p); e > cur {
+				nx, _ := extract.TrimSpan(text, p, end)
 				return e, nx
 			}
 		}
@@ -200,8 +202,8 @@ func wordCut(text string, cur, want, limit, end int) (int, int) {
 	for p := want; p < limit; {
 		r, n := utf8.DecodeRuneInString(text[p:limit])
 		if unicode.IsSpace(r) {
-			_, e := trimSpan(text, cur, p)
-			if nx, _ := trimSpan(text, p, end); nx < end && e > cur {
+			_, e := extract.TrimSpan(text, cur, p)
+			if nx, _ := extract.TrimSpan(text, p, end); nx < end && e > cur {
 				return e, nx
 			}
 			return -1, -1
@@ -373,7 +375,7 @@ func (s *section) overlap(pos, c int, hadOverlap bool) (int, int, error) {
 			p += n
 		}
 	}
-	p, _ = trimSpan(text, p, a.end)
+	p, _ = extract.TrimSpan(text, p, a.end)
 	if p >= a.end {
 		return start, sum, nil
 	}

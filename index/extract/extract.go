@@ -126,14 +126,16 @@ func normalizeNewlines(s string) string {
 
 func extractText(s string) Document {
 	d := Document{Text: s}
-	if a, b := trimSpan(s, 0, len(s)); a < b {
+	if a, b := TrimSpan(s, 0, len(s)); a < b {
 		d.Sections = []Section{{Start: a, End: b}}
 	}
 	return d
 }
 
-// trimSpan narrows s[start:end] to exclude surrounding whitespace.
-func trimSpan(s string, start, end int) (int, int) {
+// TrimSpan narrows s[start:end] to exclude surrounding whitespace, so that
+// a span's offsets name its text exactly (sections here, chunks in
+// index/chunk).
+func TrimSpan(s string, start, end int) (int, int) {
 	for start < end {
 		r, n := utf8.DecodeRuneInString(s[start:end])
 		if !unicode.IsSpace(r) {
@@ -178,7 +180,7 @@ func (s *sectioner) heading(text string, lineStart, bodyStart, level int, title 
 
 // close records the current section, up to end, if it has any text.
 func (s *sectioner) close(text string, end int) {
-	a, b := trimSpan(text, s.start, end)
+	a, b := TrimSpan(text, s.start, end)
 	if a >= b {
 		return
 	}

@@ -316,22 +316,11 @@ func (x *Index) compact() {
 		var nt term
 		var doc uint32
 		for i := 0; i < len(p); {
-			v := uint64(p[i])
-			i++
-			if v >= 0x80 {
-				v, i = uvarintTail(p, i, v)
-			}
-			doc += uint32(v >> 1)
-			tf := uint64(1)
-			if v&1 == 0 {
-				tf = uint64(p[i])
-				i++
-				if tf >= 0x80 {
-					tf, i = uvarintTail(p, i, tf)
-				}
-			}
+			var gap, tf uint32
+			gap, tf, i = nextPosting(p, i)
+			doc += gap
 			if nd := remap[doc]; nd != noOrd {
-				buf = appendPosting(buf, nd-nt.last, uint32(tf))
+				buf = appendPosting(buf, nd-nt.last, tf)
 				nt.last = nd
 				nt.n++
 			}
@@ -397,6 +386,27 @@ func appendUvarint(b []byte, v uint64) []byte {
 // uvarintTail finishes a uvarint whose first byte, v, had its high bit set.
 // Postings in memory are well formed (Load checks a snapshot's), so there
 // are no bounds or overflow checks beyond Go's own.
+// nextPosting decodes the posting at p[i] (see term): the ordinal gap, the
+// term frequency, and where the next posting starts. scoreTerm, the one hot
+// loop over postings, spells the same decoding out inline.
+func nextPosting(p []byte, i int) (gap, tf uint32, next int) {
+	v := uint64(p[i])
+	i++
+	if v >= 0x80 {
+		v, i = uvarintTail(p, i, v)
+	}
+	tf = 1
+	if v&1 == 0 {
+		t := uint64(p[i])
+		i++
+		if t >= 0x80 {
+			t, i = uvarintTail(p, i, t)
+		}
+		tf = uint32(t)
+	}
+	return uint32(v >> 1), tf, i
+}
+
 func uvarintTail(b []byte, i int, v uint64) (uint64, int) {
 	v &= 0x7f
 	for shift := uint(7); ; shift += 7 {
@@ -580,18 +590,9 @@ func dedupQuery(q []qterm) []qterm {
 func (x *Index) liveDF(p []byte) uint32 {
 	var doc, df uint32
 	for i := 0; i < len(p); {
-		v := uint64(p[i])
-		i++
-		if v >= 0x80 {
-			v, i = uvarintTail(p, i, v)
-		}
-		doc += uint32(v >> 1)
-		if v&1 == 0 {
-			for p[i] >= 0x80 {
-				i++
-			}
-			i++
-		}
+		var gap uint32
+		gap, _, i = nextPosting(p, i)
+		doc += gap
 		if x.lens[doc]&deadBit == 0 {
 			df++
 		}

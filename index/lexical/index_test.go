@@ -407,8 +407,12 @@ func TestConcurrent(t *testing.T) {
 }
 
 func TestSearchAllocs(t *testing.T) {
+	// The result slice; anything per posting would be in the thousands.
+	// Under the race detector sync.Pool drops items at random, so a search
+	// may also rebuild its scratch (a handful of allocations).
+	limit := 1.0
 	if raceEnabled {
-		t.Skip("the race detector makes sync.Pool drop items at random")
+		limit = 8
 	}
 	x := New(Params{})
 	for i := range 20000 {
@@ -420,9 +424,8 @@ func TestSearchAllocs(t *testing.T) {
 			t.Fatal("short result")
 		}
 	})
-	// The result slice; anything per posting would be in the thousands.
-	if allocs > 1 {
-		t.Fatalf("%v allocations per search over 40,000 postings", allocs)
+	if allocs > limit {
+		t.Fatalf("%v allocations per search over 40,000 postings, want at most %v", allocs, limit)
 	}
 }
 
