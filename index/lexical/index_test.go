@@ -409,10 +409,11 @@ func TestConcurrent(t *testing.T) {
 func TestSearchAllocs(t *testing.T) {
 	// The result slice; anything per posting would be in the thousands.
 	// Under the race detector sync.Pool drops items at random, so a search
-	// may also rebuild its scratch (a handful of allocations).
+	// may also rebuild its scratch, growing its slices step by step (11
+	// allocations seen); 100 still tells that apart from one per posting.
 	limit := 1.0
 	if raceEnabled {
-		limit = 8
+		limit = 100
 	}
 	x := New(Params{})
 	for i := range 20000 {
