@@ -32,7 +32,7 @@ CUDA_PRESET  ?= CUDA 13
 # deadline to race.
 FUZZTIME     ?= 50000x
 
-.PHONY: all build run test test-race fuzz models cuda bench lint env clean
+.PHONY: all build run test test-race fuzz models cuda bench overload lint env clean
 
 all: build
 
@@ -78,6 +78,14 @@ bench: build models
 	  --parallel 32 --threads 1 --log-level warn & pid=$$!; trap 'kill $$pid; wait $$pid' EXIT; \
 	./bin/infergate bench --url http://127.0.0.1:$(BENCH_PORT) --wait-ready 2m --model stories260K $(BENCH_ARGS) \
 	  --json bench/results/sweep.json --html bench/results/sweep.html --label infergate
+
+# The overload experiment (issue 12): the local model's capacity within
+# the TTFT SLO is measured first, then about three times it is offered with
+# and without fallback to a loopback cloud API with realistic latency
+# (bench/overload.sh; its knobs are environment variables, e.g.
+# make overload SLO=1s DURATION=2m); reports land in bench/results/overload/.
+overload: build models
+	bench/overload.sh
 
 lint:
 	$(GO) vet ./...

@@ -69,8 +69,10 @@ type Batcher struct {
 	kvUsed   atomic.Int64
 
 	// avgService is an EWMA of request service time in nanoseconds, for
-	// the predicted-wait estimate the router uses.
-	avgService atomic.Int64
+	// the predicted-wait estimate the router uses; avgFirstToken one of
+	// the time from a slot's start to the first token (prefill, mostly),
+	// which a request pays on top of its wait.
+	avgService, avgFirstToken atomic.Int64
 
 	steps, batchTokens, promptTokens, genTokens atomic.Uint64
 	prefixHits, prefixTokens, refused           atomic.Uint64
@@ -263,6 +265,15 @@ func (b *Batcher) Stats() Stats {
 // fails.
 func (b *Batcher) PredictedWait() time.Duration { return b.predictWait(int(b.admitted.Load())) }
 
+// PredictedTTFT is the time to first token a request arriving now would
+// see: its predicted wait for a slot plus the recent time from a slot's
+// start to its first token. The router compares this, not the wait alone,
+// with the SLO: a request admitted just under the SLO by its wait would
+// miss it by its prefill.
+func (b *Batcher) PredictedTTFT() time.Duration {
+	return b.PredictedWait() + time.Duration(b.avgFirstToken.Load())
+}
+
 // QueueFull reports whether a request arriving now would be refused for
 // want of room: every slot busy and the queue behind them full.
 func (b *Batcher) QueueFull() bool {
@@ -281,15 +292,18 @@ func (b *Batcher) predictWait(admitted int) time.Duration {
 	return time.Duration(float64(avg) * float64(ahead) / float64(b.cfg.Parallel))
 }
 
-func (b *Batcher) recordService(d time.Duration) {
-	// EWMA with weight 1/8: smooth, yet it follows load changes in a few
-	// dozen requests. Lost updates under contention only delay that.
-	old := b.avgService.Load()
+func (b *Batcher) recordService(d time.Duration) { recordEWMA(&b.avgService, d) }
+
+// recordEWMA folds d into the average a, with weight 1/8: smooth, yet it
+// follows load changes in a few dozen requests. Lost updates under
+// contention only delay that.
+func recordEWMA(a *atomic.Int64, d time.Duration) {
+	old := a.Load()
 	if old == 0 {
-		b.avgService.Store(int64(d))
+		a.Store(int64(d))
 		return
 	}
-	b.avgService.Store(old + (int64(d)-old)/8)
+	a.Store(old + (int64(d)-old)/8)
 }
 
 // admit reserves a place in the queue or refuses with a retry hint.

@@ -810,3 +810,51 @@ func TestEmbeddingBulkYields(t *testing.T) {
 		t.Errorf("after all requests: %d running, %d waiting", got.Running, got.Waiting)
 	}
 }
+
+// TestPredictedTTFTIncludesFirstToken: the router's estimate is the wait
+// for a slot plus what a slot takes to its first token, learnt from the
+// requests served; the wait alone would admit requests that then miss the
+// SLO by their prefill.
+func TestPredictedTTFTIncludesFirstToken(t *testing.T) {
+	b := newChat(t, Config{Parallel: 1, QueueLen: 4, CtxSize: 1024})
+	if got := b.PredictedTTFT(); got != 0 {
+		t.Fatalf("PredictedTTFT before any request = %v, want 0", got)
+	}
+	prompt := longPrompt(t, b, 400, "Once upon a time,")
+	for range 3 {
+		st, err := b.Generate(context.Background(), greedy(prompt, 4))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, res := collect(st); res.Err != nil || res.TimeToFirstToken <= 0 {
+			t.Fatalf("result %+v", res)
+		}
+	}
+	if w := b.PredictedWait(); w != 0 {
+		t.Fatalf("PredictedWait on an idle batcher = %v, want 0", w)
+	}
+	idle := b.PredictedTTFT()
+	if idle <= 0 {
+		t.Fatalf("PredictedTTFT after 3 requests = %v, want the learnt time to first token (> 0)", idle)
+	}
+	// Occupy the slot and queue one behind it: the estimate grows by the
+	// wait, and keeps the time to first token on top of it.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var streams []*llm.Stream
+	for range 2 {
+		st, err := b.Generate(ctx, greedy(prompt, 256))
+		if err != nil {
+			t.Fatal(err)
+		}
+		streams = append(streams, st)
+	}
+	wait, ttft := b.PredictedWait(), b.PredictedTTFT()
+	cancel()
+	for _, st := range streams {
+		collect(st)
+	}
+	if wait <= 0 || ttft < wait+idle/2 {
+		t.Fatalf("busy: PredictedWait %v, PredictedTTFT %v; want a wait, and the first-token time (~%v) on top of it", wait, ttft, idle)
+	}
+}

@@ -702,6 +702,9 @@ func (s *scheduler) finish(sl *slot, reason string, err error) {
 	// Counters first: a caller that reads Stats right after llm.Result must
 	// see the slot free.
 	s.b.recordService(now.Sub(j.admitted))
+	if j.ttft > 0 {
+		recordEWMA(&s.b.avgFirstToken, j.ttft-j.admitted.Sub(j.arrived))
+	}
 	s.b.running.Add(-1)
 	s.b.release()
 	s.b.log.Debug("request finished", "request_id", j.req.ID, "slot", sl.id, "reason", reason,

@@ -56,7 +56,7 @@
 // Goodput (--slo ttft=500ms,tpot=50ms,e2e=10s) is the rate of successful
 // requests meeting every objective given. When the server names the route
 // that served a request in the X-Infergate-Route response header, the
-// share of each route is reported.
+// share of each route and its TTFT are reported.
 //
 // # Reports
 //
@@ -73,6 +73,15 @@
 // dial time. Proxies from the environment are ignored and redirects are
 // not followed. Every level is bounded in requests (at most 1,000,000) and
 // every request in time.
+//
+// # A fake cloud
+//
+// `infergate bench fake-upstream` serves FakeCloud on loopback: a hosted
+// OpenAI-compatible API with a first-token delay, jitter and decode speed
+// of your choosing, speaking the exact wire format (streamed chunks, usage,
+// errors, refusal of unknown parameters). It stands in for the cloud in
+// the overload experiment (make overload, bench/overload.sh), where a real
+// API cannot be reached and would not answer the same way twice.
 //
 // Knowledge-base search is not benchmarked yet: infergate has no search
 // endpoint to call.

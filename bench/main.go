@@ -69,6 +69,7 @@ type config struct {
 
 const usageHead = `Usage: infergate bench --url URL [flags]
        infergate bench --compare A.json B.json
+       infergate bench fake-upstream [flags]   (a fake cloud API: fake-upstream --help)
 
 Load-tests any OpenAI-compatible server (infergate, llama-server, vLLM,
 Ollama) over HTTP. --url is the server's root or its /v1 root.
@@ -326,7 +327,11 @@ func isTerminal(w io.Writer) bool {
 // summary goes to stdout; progress, warnings and errors to stderr. Cancel
 // ctx (e.g. on SIGINT) to stop: requests in flight are abandoned, and the
 // levels measured so far are printed and written to --json/--html.
+// `infergate bench fake-upstream` serves a FakeCloud instead.
 func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "fake-upstream" {
+		return fakeUpstreamMain(ctx, args[1:], stdout, stderr)
+	}
 	cfg, code := parseArgs(args, stderr)
 	if cfg == nil {
 		return code

@@ -160,10 +160,13 @@ type Goodput struct {
 	RequestsPerS float64 `json:"requests_per_s"`
 }
 
-// RouteShare is the part of completed requests one route served.
+// RouteShare is the part of completed requests one route served, and
+// their time to first token: whether each route kept the TTFT objective is
+// what a router's choice between them is judged by.
 type RouteShare struct {
 	Requests int     `json:"requests"`
 	Share    float64 `json:"share"`
+	TTFT     Dist    `json:"ttft"` // count 0 for embeddings
 }
 
 // TurnStats describes the n-th turn of multi-turn conversations: with a
@@ -241,6 +244,7 @@ func summarize(lr *levelRun, slo SLO, interrupted bool) LevelResult {
 	var ttft, tpot, itl, e2e []float64
 	var reqIn int64
 	routes := map[string]int{}
+	routeTTFT := map[string][]float64{}
 	turns := map[int][]*outcome{}
 	embeddings := 0
 	for i := range lr.outcomes {
@@ -278,6 +282,9 @@ func summarize(lr *levelRun, slo SLO, interrupted bool) LevelResult {
 		e2e = append(e2e, ms(o.end.Sub(o.start)))
 		if o.inputs == 0 {
 			ttft = append(ttft, ms(o.ttft()))
+			if o.route != "" {
+				routeTTFT[o.route] = append(routeTTFT[o.route], ms(o.ttft()))
+			}
 		}
 		if t, ok := o.tpot(); ok {
 			tpot = append(tpot, ms(t))
@@ -322,7 +329,7 @@ func summarize(lr *levelRun, slo SLO, interrupted bool) LevelResult {
 	if len(routes) > 0 {
 		res.Routes = map[string]RouteShare{}
 		for k, n := range routes {
-			res.Routes[k] = RouteShare{Requests: n, Share: float64(n) / float64(res.Completed)}
+			res.Routes[k] = RouteShare{Requests: n, Share: float64(n) / float64(res.Completed), TTFT: newDist(routeTTFT[k])}
 		}
 	}
 	if len(turns) > 1 {

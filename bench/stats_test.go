@@ -175,6 +175,10 @@ func TestSummarize(t *testing.T) {
 	if res.Routes["local"].Requests != 2 || math.Abs(res.Routes["cloud"].Share-1.0/3) > 1e-12 {
 		t.Errorf("routes = %+v", res.Routes)
 	}
+	// Each route's TTFT is its own requests' only.
+	if l, c := res.Routes["local"].TTFT, res.Routes["cloud"].TTFT; l.Count != 2 || l.Max != 200 || l.Min != 100 || c.Count != 1 || c.P99 != 300 {
+		t.Errorf("TTFT by route: local %+v, cloud %+v", l, c)
+	}
 	if len(res.Turns) != 2 || res.Turns[0].Requests != 2 || res.Turns[1].TTFTMeanMs != 200 {
 		t.Errorf("turns = %+v", res.Turns)
 	}

@@ -3,6 +3,7 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
@@ -13,6 +14,8 @@ import (
 	"strings"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/infergate/infergate/router"
 )
 
 // KeyHash is the SHA-256 of an API key. The gateway keeps only hashes, so a
@@ -57,6 +60,14 @@ type APIKey struct {
 	// unlimited.
 	RequestsPerMinute int
 	TokensPerMinute   int
+	// MonthlyBudgetUSD caps the cloud spend of this key's requests per
+	// calendar month (UTC); 0: no cap of its own (the server's overall
+	// budget still applies). The router enforces it, keyed by Name.
+	MonthlyBudgetUSD float64
+	// LocalOnly keeps this key's requests off cloud APIs whatever they
+	// ask (X-Infergate-Route-Policy cannot lift it): for a client whose
+	// data must stay on the premises.
+	LocalOnly bool
 }
 
 // ParseKeysFile reads an API keys file: one key per line,
@@ -116,6 +127,19 @@ func ParseKeysFile(r io.Reader) ([]APIKey, error) {
 type principal struct {
 	name   string
 	limits *limiter
+	// key is the API key as the router's budget sees it; nil for a caller
+	// without one (a server without keys, or an admin).
+	key       *router.Key
+	localOnly bool
+}
+
+// routeContext returns ctx carrying the caller's key for the router's
+// per-key budget.
+func (p *principal) routeContext(ctx context.Context) context.Context {
+	if p == nil || p.key == nil {
+		return ctx
+	}
+	return router.WithKey(ctx, *p.key)
 }
 
 // presentedKey extracts the API key from Authorization: Bearer, or from

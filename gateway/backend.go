@@ -40,9 +40,41 @@ type Embedder interface {
 	Stats() batcher.Stats
 }
 
+// RoutedEmbedder is implemented by embedders that may compute elsewhere
+// than locally (RouterEmbedder): EmbedRouted also says where, which the
+// gateway reports in X-Infergate-Route and in metrics. Embedders that do
+// not implement it ran locally.
+type RoutedEmbedder interface {
+	EmbedRouted(ctx context.Context, req llm.EmbedRequest) (llm.EmbedResult, string, error)
+}
+
+// embedRouted runs req on e and says where it ran.
+func embedRouted(ctx context.Context, e Embedder, req llm.EmbedRequest) (llm.EmbedResult, string, error) {
+	if re, ok := e.(RoutedEmbedder); ok {
+		return re.EmbedRouted(ctx, req)
+	}
+	res, err := e.Embed(ctx, req)
+	return res, llm.RouteLocal, err
+}
+
 // HeaderRoutePolicy is the request header that restricts where a
-// generation may run: "local-only" keeps it off cloud APIs.
+// generation or an embedding may run: "local-only" keeps it off cloud APIs.
 const HeaderRoutePolicy = "X-Infergate-Route-Policy"
+
+// routePolicy reads the request's route policy; on a bad value it fails
+// the request with a 400 and reports false. A key configured local-only
+// is local-only whatever the header says.
+func routePolicy(r *request) (router.Policy, bool) {
+	policy, err := router.ParsePolicy(string(r.ctx.Request.Header.Peek(HeaderRoutePolicy)))
+	if err != nil {
+		r.fail(badRequest(HeaderRoutePolicy, "invalid_value", "Invalid "+HeaderRoutePolicy+": want local-only or any."))
+		return policy, false
+	}
+	if r.who != nil && r.who.localOnly {
+		policy = router.PolicyLocalOnly
+	}
+	return policy, true
+}
 
 // RouterGenerator adapts a router to Generator. Stats are the local
 // engine's when the model has one, and zero for a cloud-only model.
@@ -63,6 +95,28 @@ func (g RouterGenerator) Stats() batcher.Stats {
 	}
 	return g.Local.Stats()
 }
+
+// RouterEmbedder adapts an embedding router to Embedder: the local
+// embedding model, spilling to an upstream declared to compute it
+// identically. Stats are the local engine's.
+type RouterEmbedder struct {
+	R     *router.EmbedRouter
+	Local *batcher.Batcher
+}
+
+// Embed implements Embedder.
+func (e RouterEmbedder) Embed(ctx context.Context, req llm.EmbedRequest) (llm.EmbedResult, error) {
+	res, _, err := e.R.Embed(ctx, req)
+	return res, err
+}
+
+// EmbedRouted implements RoutedEmbedder.
+func (e RouterEmbedder) EmbedRouted(ctx context.Context, req llm.EmbedRequest) (llm.EmbedResult, string, error) {
+	return e.R.Embed(ctx, req)
+}
+
+// Stats implements Embedder.
+func (e RouterEmbedder) Stats() batcher.Stats { return e.Local.Stats() }
 
 // Local adapts a scheduler to Generator and Embedder. Its Generate returns
 // the scheduler's *llm.Stream as a Stream; the adapter exists because

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/infergate/infergate/llm"
+	"github.com/infergate/infergate/router"
 )
 
 func (s *Server) handleEmbeddings(r *request) {
@@ -29,6 +30,10 @@ func (s *Server) handleEmbeddings(r *request) {
 			return
 		}
 	}
+	policy, ok := routePolicy(r)
+	if !ok {
+		return
+	}
 	dims := int(m.dims.Load())
 	if er.Dimensions > 0 && dims > 0 && er.Dimensions != dims {
 		r.fail(errDimensions(m.ID, er.Dimensions, dims))
@@ -45,17 +50,21 @@ func (s *Server) handleEmbeddings(r *request) {
 		return
 	}
 	r.logAttrs = append(r.logAttrs, slog.String("model", m.ID), slog.Int("inputs", er.inputs()))
-	res, err := m.Embedder.Embed(s.baseCtx, llm.EmbedRequest{Texts: er.Texts, Tokens: er.Tokens, Truncate: er.Truncate})
+	res, route, err := embedRouted(router.WithPolicy(s.baseCtx, policy), m.Embedder,
+		llm.EmbedRequest{Texts: er.Texts, Tokens: er.Tokens, Truncate: er.Truncate})
+	if route == "" {
+		route = llm.RouteLocal // failed before any route took it; counted as generations are
+	}
 	status := fasthttp.StatusOK
 	defer func() {
 		sc := statusClass(status)
-		s.metrics.requests.WithLabelValues("embeddings", m.ID, "local", sc).Inc()
-		s.metrics.e2e.WithLabelValues("embeddings", m.ID, "local", sc).Observe(time.Since(r.start).Seconds())
+		s.metrics.requests.WithLabelValues("embeddings", m.ID, route, sc).Inc()
+		s.metrics.e2e.WithLabelValues("embeddings", m.ID, route, sc).Observe(time.Since(r.start).Seconds())
 		if res.PromptTokens > 0 {
-			s.metrics.promptTokens.WithLabelValues(m.ID, "local").Add(float64(res.PromptTokens))
+			s.metrics.promptTokens.WithLabelValues(m.ID, route).Add(float64(res.PromptTokens))
 		}
 		r.who.limits.settle(est, res.PromptTokens)
-		r.logAttrs = append(r.logAttrs, slog.Int("prompt_tokens", res.PromptTokens))
+		r.logAttrs = append(r.logAttrs, slog.Int("prompt_tokens", res.PromptTokens), slog.String("route", route))
 	}()
 	if err != nil {
 		e := fromBackend(err, "input")
@@ -82,7 +91,7 @@ func (s *Server) handleEmbeddings(r *request) {
 			return
 		}
 	}
-	r.ctx.Response.Header.Set("X-Infergate-Route", "local")
+	r.ctx.Response.Header.Set("X-Infergate-Route", route)
 	r.ctx.SetContentType("application/json")
 	r.ctx.Response.SetBodyRaw(appendEmbeddings(make([]byte, 0, embeddingsSize(res.Vectors, er.Base64)), m.ID, res, er.Base64))
 }

@@ -133,9 +133,8 @@ type genJob struct {
 func (s *Server) generate(r *request, m *model, chat bool, p *genParams, reqs []llm.Request, echo []string, est int) {
 	// Data that must stay on the premises: the router then never sends
 	// the request to a cloud API.
-	policy, err := router.ParsePolicy(string(r.ctx.Request.Header.Peek(HeaderRoutePolicy)))
-	if err != nil {
-		r.fail(badRequest(HeaderRoutePolicy, "invalid_value", "Invalid "+HeaderRoutePolicy+": want local-only or any."))
+	policy, ok := routePolicy(r)
+	if !ok {
 		return
 	}
 	if !r.admit(est) {
@@ -157,7 +156,8 @@ func (s *Server) generate(r *request, m *model, chat bool, p *genParams, reqs []
 	if p.JSONMode != "" {
 		r.logAttrs = append(r.logAttrs, slog.String("response_format", p.JSONMode))
 	}
-	j.ctx, j.cancel = context.WithCancel(router.WithPolicy(s.baseCtx, policy))
+	// The key reaches the router for its per-key budget.
+	j.ctx, j.cancel = context.WithCancel(r.who.routeContext(router.WithPolicy(s.baseCtx, policy)))
 	for _, req := range reqs {
 		st, err := m.Generator.Generate(j.ctx, req)
 		if err != nil {

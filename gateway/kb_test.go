@@ -30,7 +30,7 @@ func openTestKB(t *testing.T, dir string, embedders map[string]index.Embedder) (
 	if err != nil {
 		t.Fatal(err)
 	}
-	kb, err = index.Open(ctx, index.Config{Store: index.PebbleStore(st), Dir: filepath.Join(dir, "index"),
+	kb, err = index.Open(ctx, index.Config{Store: st, Dir: filepath.Join(dir, "index"),
 		Embedders: embedders, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/infergate/infergate/batcher"
+	"github.com/infergate/infergate/internal/sdktest"
 	"github.com/infergate/infergate/internal/testenv"
 )
 
@@ -16,7 +17,7 @@ func TestMissingPrerequisitesFailUnderCI(t *testing.T) {
 		need func(tb testing.TB)
 	}{
 		{"model", func(tb testing.TB) { newBatcher(tb, "no-such-model.gguf", batcher.Config{}) }},
-		{"node", func(tb testing.TB) { nodeClient(tb) }},
+		{"node", func(tb testing.TB) { sdktest.Node(tb) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Setenv("PATH", t.TempDir()) // no node

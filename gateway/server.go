@@ -24,6 +24,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/valyala/fasthttp"
 	"github.com/valyala/fasthttp/fasthttpadaptor"
+
+	"github.com/infergate/infergate/router"
 )
 
 // Limits bound what clients may do. Zero values take the defaults noted.
@@ -116,6 +118,9 @@ type Config struct {
 	// DataDir is the data directory; POST /admin/backup writes into its
 	// backups folder.
 	DataDir string
+	// Collectors are further metrics served on /metrics from the server's
+	// own registry (the routers' series, for one).
+	Collectors []prometheus.Collector
 }
 
 // Server is the gateway. Create it with New, run it with Serve, stop it
@@ -236,12 +241,21 @@ func New(cfg Config) (*Server, error) {
 		if tpm == 0 {
 			tpm = s.lim.TokensPerMinute
 		}
-		s.keys[k.Hash] = &principal{name: name, limits: newLimiter(rpm, tpm, now)}
+		if k.MonthlyBudgetUSD < 0 {
+			return nil, fmt.Errorf("gateway: API key %q: monthly budget is negative", name)
+		}
+		s.keys[k.Hash] = &principal{name: name, limits: newLimiter(rpm, tpm, now), localOnly: k.LocalOnly,
+			key: &router.Key{Name: name, MonthlyBudgetUSD: k.MonthlyBudgetUSD}}
 	}
 	s.addrs = addrLimiters{rpm: s.lim.RequestsPerMinute, tpm: s.lim.TokensPerMinute}
 	s.metrics = newMetrics(s.models)
 	if cfg.KB != nil {
 		s.metrics.reg.MustRegister(cfg.KB.Collector())
+	}
+	for _, c := range cfg.Collectors {
+		if err := s.metrics.reg.Register(c); err != nil {
+			return nil, fmt.Errorf("gateway: registering metrics: %w", err)
+		}
 	}
 	s.promH = fasthttpadaptor.NewFastHTTPHandler(promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelError),

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/infergate/infergate/store"
 )
 
 // failingStore injects a failed commit (as a full disk would cause) into
@@ -17,11 +19,11 @@ type failingStore struct {
 
 var errDiskFull = errors.New("no space left on device")
 
-func (f *failingStore) Commit(ctx context.Context, w *Write) error {
+func (f *failingStore) Apply(ctx context.Context, w *store.Write) error {
 	if f.fail.Load() {
 		return errDiskFull
 	}
-	return f.Store.Commit(ctx, w)
+	return f.Store.Apply(ctx, w)
 }
 
 // TestFailedCommitChangesNothing: a write the store refuses is an error

@@ -110,7 +110,7 @@ func (kb *KB) load(ctx context.Context, rec collectionRecord) (*collection, erro
 		kb.log.Warn("embedding model not served: the collection answers lexical searches only", "collection", rec.Name, "model", rec.Model)
 	}
 	name := rec.Name
-	err = kb.st.Scan(ctx, store.PrefixRange(store.DocumentsPrefix(name)), nil, 0, func(_, v []byte) error {
+	err = kb.st.Walk(ctx, store.PrefixRange(store.DocumentsPrefix(name)), nil, 0, func(_, v []byte) error {
 		var d documentRecord
 		if err := decodeJSON(v, &d, "document"); err != nil {
 			return err
@@ -223,7 +223,7 @@ func (c *collection) loadGraph(ctx context.Context) (loaded bool, replayed, rebu
 		})
 	}
 	n := 0
-	err = c.kb.st.Scan(ctx, store.PrefixRange(store.VectorsPrefix(c.rec.Name)), nil, 0, func(k, v []byte) error {
+	err = c.kb.st.Walk(ctx, store.PrefixRange(store.VectorsPrefix(c.rec.Name)), nil, 0, func(k, v []byte) error {
 		_, id, err := store.ParseVectorKey(k)
 		if err != nil {
 			return err
@@ -319,7 +319,7 @@ func (c *collection) loadLexical(ctx context.Context) (loaded bool, added int, e
 		}
 		return loaded, added, nil
 	}
-	err = c.kb.st.Scan(ctx, store.PrefixRange(store.ChunksPrefix(c.rec.Name)), nil, 0, func(_, v []byte) error {
+	err = c.kb.st.Walk(ctx, store.PrefixRange(store.ChunksPrefix(c.rec.Name)), nil, 0, func(_, v []byte) error {
 		ch, err := decodeChunk(v)
 		if err != nil {
 			return err

@@ -331,7 +331,7 @@ func (c *collection) commitUpsert(ctx context.Context, ps []*prepared) (res []Up
 		return nil, false, &NotFoundError{Kind: "collection", Name: c.rec.Name}
 	}
 	now := time.Now().UTC()
-	var w Write
+	var w store.Write
 	var changes []change
 	next := c.rec.NextID
 	res = make([]UpsertResult, len(ps))
@@ -388,7 +388,7 @@ func (c *collection) commitUpsert(ctx context.Context, ps []*prepared) (res []Up
 	rec := c.rec
 	rec.NextID = next
 	w.Set(store.CollectionKey(c.rec.Name), mustJSON(rec))
-	err = c.apply(changes, func() error { return c.kb.st.Commit(ctx, &w) })
+	err = c.apply(changes, func() error { return c.kb.st.Apply(ctx, &w) })
 	// Ids that reached the graph are spent even when the commit failed: a
 	// snapshot may have caught them, and an id must never name two vectors.
 	c.rec.NextID = next
@@ -513,7 +513,7 @@ func (kb *KB) DeleteDocument(ctx context.Context, coll, id string) error {
 	if old == nil {
 		return &NotFoundError{Kind: "document", Name: id}
 	}
-	var w Write
+	var w store.Write
 	w.DeleteRange(store.PrefixRange(store.DocumentChunksPrefix(coll, id)))
 	for cid := old.first; cid < old.first+uint64(old.n); cid++ {
 		w.Delete(store.VectorKey(coll, cid))
@@ -521,7 +521,7 @@ func (kb *KB) DeleteDocument(ctx context.Context, coll, id string) error {
 	w.Delete(store.DocumentKey(coll, id))
 	var retired []uint64
 	c.mu.Lock() // as in apply: no search reads records while they change
-	if err := kb.st.Commit(ctx, &w); err != nil {
+	if err := kb.st.Apply(ctx, &w); err != nil {
 		c.mu.Unlock()
 		return err
 	}
@@ -589,7 +589,7 @@ func (kb *KB) ListDocuments(ctx context.Context, coll, cursor string, limit int)
 		after = store.DocumentKey(coll, string(id))
 	}
 	var page DocumentPage
-	err := kb.st.Scan(ctx, store.PrefixRange(store.DocumentsPrefix(coll)), after, limit+1, func(_, v []byte) error {
+	err := kb.st.Walk(ctx, store.PrefixRange(store.DocumentsPrefix(coll)), after, limit+1, func(_, v []byte) error {
 		var d documentRecord
 		if err := decodeJSON(v, &d, "document"); err != nil {
 			return err

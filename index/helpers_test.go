@@ -72,7 +72,7 @@ func openKB(tb testing.TB, dir string) *testKB {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	kb, err := Open(context.Background(), Config{Store: PebbleStore(st), Dir: filepath.Join(dir, "index"),
+	kb, err := Open(context.Background(), Config{Store: st, Dir: filepath.Join(dir, "index"),
 		Embedders: map[string]Embedder{modelID: emb}, SnapshotInterval: -1})
 	if err != nil {
 		st.Close()

@@ -112,7 +112,7 @@ func Open(ctx context.Context, cfg Config) (*KB, error) {
 		colls: make(map[string]*collection), stop: make(chan struct{}), done: make(chan struct{})}
 	kb.metrics = newMetrics(kb)
 	var recs []collectionRecord
-	err := kb.st.Scan(ctx, store.PrefixRange(store.KindPrefix(store.KindCollection)), nil, 0, func(_, v []byte) error {
+	err := kb.st.Walk(ctx, store.PrefixRange(store.KindPrefix(store.KindCollection)), nil, 0, func(_, v []byte) error {
 		var r collectionRecord
 		if err := decodeJSON(v, &r, "collection"); err != nil {
 			return err
@@ -279,13 +279,13 @@ func (kb *KB) CreateCollection(ctx context.Context, spec CollectionSpec) (Collec
 	if err != nil {
 		return CollectionInfo{}, err
 	}
-	var w Write
+	var w store.Write
 	// A leftover of an interrupted delete must not leak into the new one.
 	for _, r := range store.CollectionRanges(spec.Name) {
 		w.DeleteRange(r)
 	}
 	w.Set(store.CollectionKey(spec.Name), mustJSON(rec))
-	if err := kb.st.Commit(ctx, &w); err != nil {
+	if err := kb.st.Apply(ctx, &w); err != nil {
 		return CollectionInfo{}, err
 	}
 	kb.mu.Lock()
@@ -359,11 +359,11 @@ func (kb *KB) DeleteCollection(ctx context.Context, name string) error {
 	// Writers of this collection finish first; later ones find it gone.
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	var w Write
+	var w store.Write
 	for _, r := range store.CollectionRanges(name) {
 		w.DeleteRange(r)
 	}
-	if err := kb.st.Commit(ctx, &w); err != nil {
+	if err := kb.st.Apply(ctx, &w); err != nil {
 		return err
 	}
 	c.deleted.Store(true)

@@ -237,7 +237,7 @@ func TestUpsertSemantics(t *testing.T) {
 	}
 	// Chunk records of the old version are gone from the store.
 	n := 0
-	if err := kb.KB.st.Scan(ctx, store.PrefixRange(store.ChunksPrefix("kb")), nil, 0, func(_, _ []byte) error { n++; return nil }); err != nil {
+	if err := kb.KB.st.Walk(ctx, store.PrefixRange(store.ChunksPrefix("kb")), nil, 0, func(_, _ []byte) error { n++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if n != got.Chunks {

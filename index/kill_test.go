@@ -197,7 +197,7 @@ func checkKilled(t *testing.T, dir string, round int, want, maybe map[string]int
 		e := c.docs[id]
 		c.mu.RUnlock()
 		n := 0
-		err := kb.KB.st.Scan(ctx, store.PrefixRange(store.DocumentChunksPrefix("kb", id)), nil, 0, func(_, v []byte) error {
+		err := kb.KB.st.Walk(ctx, store.PrefixRange(store.DocumentChunksPrefix("kb", id)), nil, 0, func(_, v []byte) error {
 			rec, err := decodeChunk(v)
 			if err != nil {
 				return err
@@ -225,7 +225,7 @@ func checkKilled(t *testing.T, dir string, round int, want, maybe map[string]int
 	// Nothing stored belongs to no document.
 	info, _ := kb.Collection("kb")
 	vectors := 0
-	if err := kb.KB.st.Scan(ctx, store.PrefixRange(store.VectorsPrefix("kb")), nil, 0, func(_, _ []byte) error { vectors++; return nil }); err != nil {
+	if err := kb.KB.st.Walk(ctx, store.PrefixRange(store.VectorsPrefix("kb")), nil, 0, func(_, _ []byte) error { vectors++; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	if vectors != info.Chunks || c.graph.Len() != info.Chunks || c.lex.Len() != info.Chunks {

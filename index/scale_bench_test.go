@@ -29,7 +29,7 @@ func populate(tb testing.TB, kb *testKB, name string, docs, per int) {
 	word := func() string { return fmt.Sprintf("w%x", zipf.Uint64()) }
 	id := uint64(0)
 	for d := 0; d < docs; d += 100 {
-		var w Write
+		var w store.Write
 		for dd := d; dd < min(d+100, docs); dd++ {
 			e := &docEntry{id: fmt.Sprintf("doc-%06d", dd), hash: "x", first: id, n: per, format: "text",
 				meta: Metadata{Title: "t" + word(), Category: fmt.Sprintf("c%d", dd%10)}}
@@ -56,15 +56,15 @@ func populate(tb testing.TB, kb *testKB, name string, docs, per int) {
 			}
 			w.Set(store.DocumentKey(name, e.id), mustJSON(e.record("synthetic")))
 		}
-		if err := kb.KB.st.Commit(ctx, &w); err != nil {
+		if err := kb.KB.st.Apply(ctx, &w); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	rec := c.rec
 	rec.NextID = id
-	var w Write
+	var w store.Write
 	w.Set(store.CollectionKey(name), mustJSON(rec))
-	if err := kb.KB.st.Commit(ctx, &w); err != nil {
+	if err := kb.KB.st.Apply(ctx, &w); err != nil {
 		tb.Fatal(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ const (
 	rateLimited                // 429 with retry-after-ms
 	serverError                // 500
 	cutMidStream               // one chunk of text, then the body ends without [DONE]
+	held                       // one chunk of text, then the rest of ok once hold is closed
 )
 
 // cloud is a fake OpenAI-compatible API: a real HTTP server on 127.0.0.1
@@ -36,6 +38,9 @@ const (
 type cloud struct {
 	t   *testing.T
 	srv *httptest.Server
+
+	// hold, closed by the test, releases the streams answered held.
+	hold chan struct{}
 
 	mu     sync.Mutex
 	script []answer
@@ -47,7 +52,7 @@ func newCloud(t *testing.T, script ...answer) *cloud {
 	if len(script) == 0 {
 		script = []answer{ok}
 	}
-	c := &cloud{t: t, script: script}
+	c := &cloud{t: t, script: script, hold: make(chan struct{})}
 	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.srv.Close)
 	return c
@@ -95,8 +100,15 @@ func (c *cloud) serve(w http.ResponseWriter, r *http.Request) {
 		_ = http.NewResponseController(w).Flush()
 	}
 	chunk("Hel")
-	if a == cutMidStream {
+	switch a {
+	case cutMidStream:
 		return // the body ends cleanly, but before [DONE]: a cut
+	case held:
+		select {
+		case <-c.hold:
+		case <-r.Context().Done():
+			return
+		}
 	}
 	chunk("lo")
 	io.WriteString(w, "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"gpt-test\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n")
@@ -105,16 +117,31 @@ func (c *cloud) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // client is a real upstream client for the fake cloud, named name, serving
-// the model "m" as "gpt-test" at $1 per million input tokens.
-func (c *cloud) client(t *testing.T, name string) *upstream.Client {
+// the model "m" as "gpt-test" at $1 per million input tokens, with
+// change's changes to that configuration.
+func (c *cloud) client(t *testing.T, name string, change ...func(*upstream.Config)) *upstream.Client {
 	t.Helper()
-	cl, err := upstream.New(upstream.Config{
+	cfg := upstream.Config{
 		Name:         name,
 		Kind:         upstream.APIOpenAI,
 		BaseURL:      c.srv.URL + "/v1",
 		Models:       map[string]string{"m": "gpt-test"},
 		PricePerMTok: upstream.Price{Input: 1},
-	}, upstream.Options{Logger: quiet})
+	}
+	for _, ch := range change {
+		ch(&cfg)
+	}
+	return newClient(t, cfg)
+}
+
+func newClient(t *testing.T, cfg upstream.Config) *upstream.Client {
+	t.Helper()
+	cl, err := upstream.New(cfg, upstream.Options{Logger: quiet, Getenv: func(k string) string {
+		if k == "FAKE_KEY" {
+			return "sk-test"
+		}
+		return ""
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +166,7 @@ func (l *fakeLocal) set(wait time.Duration, full bool, err error) {
 	l.wait, l.full, l.err = wait, full, err
 }
 
-func (l *fakeLocal) PredictedWait() time.Duration {
+func (l *fakeLocal) PredictedTTFT() time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.wait
@@ -220,3 +247,79 @@ func read(st *llm.Stream) (string, llm.Result) {
 }
 
 var chat = llm.Request{ID: "req-1", Messages: []llm.Message{{Role: llm.RoleUser, Content: "hi"}}}
+
+// anthropicCloud is a fake Anthropic Messages API: a real HTTP server on
+// 127.0.0.1 that checks each request's path, headers and body and answers
+// with the real SSE events (message_start, content_block_start, ping,
+// content_block_delta, content_block_stop, message_delta, message_stop),
+// the text in texts' pieces and the usage given.
+type anthropicCloud struct {
+	srv   *httptest.Server
+	calls atomic.Int64
+}
+
+// Its usage: input 10 + cache writes 2 + cache reads 20, output 15 (1 in
+// message_start, the total in message_delta).
+const (
+	anPrompt     = 32
+	anCached     = 20
+	anCompletion = 15
+)
+
+func newAnthropicCloud(t *testing.T, stopReason string, texts ...string) *anthropicCloud {
+	t.Helper()
+	a := &anthropicCloud{}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.calls.Add(1)
+		var body struct {
+			Model     string `json:"model"`
+			MaxTokens int    `json:"max_tokens"`
+			Stream    bool   `json:"stream"`
+			Messages  []struct {
+				Role    string `json:"role"`
+				Content string `json:"content"`
+			} `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&body); err != nil || r.URL.Path != "/v1/messages" ||
+			r.Header.Get("X-Api-Key") != "sk-test" || r.Header.Get("Anthropic-Version") == "" ||
+			body.Model != "claude-test" || !body.Stream || body.MaxTokens <= 0 || len(body.Messages) == 0 {
+			t.Errorf("request %s %v: %+v, %v", r.URL.Path, r.Header, body, err)
+			http.Error(w, `{"type":"error","error":{"type":"invalid_request_error","message":"bad request"}}`, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		event := func(name, data string) {
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, data)
+			_ = http.NewResponseController(w).Flush()
+		}
+		event("message_start", `{"type":"message_start","message":{"id":"msg_01","type":"message","role":"assistant","content":[],`+
+			`"model":"claude-test-2025","stop_reason":null,"stop_sequence":null,`+
+			`"usage":{"input_tokens":10,"cache_creation_input_tokens":2,"cache_read_input_tokens":20,"output_tokens":1}}}`)
+		event("content_block_start", `{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}`)
+		event("ping", `{"type": "ping"}`)
+		for _, text := range texts {
+			b, _ := json.Marshal(text)
+			event("content_block_delta", `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":`+string(b)+`}}`)
+		}
+		event("content_block_stop", `{"type":"content_block_stop","index":0}`)
+		event("message_delta", `{"type":"message_delta","delta":{"stop_reason":"`+stopReason+`","stop_sequence":null},"usage":{"output_tokens":15}}`)
+		event("message_stop", `{"type":"message_stop"}`)
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+// client is a real Anthropic client for the fake, serving "m" as
+// claude-test at $3 and $15 per million input and output tokens.
+func (a *anthropicCloud) client(t *testing.T, name string) *upstream.Client {
+	t.Helper()
+	return newClient(t, upstream.Config{
+		Name:         name,
+		Kind:         upstream.APIAnthropic,
+		BaseURL:      a.srv.URL + "/v1",
+		APIKeyEnv:    "FAKE_KEY",
+		Models:       map[string]string{"m": "claude-test"},
+		PricePerMTok: upstream.Price{Input: 3, Output: 15},
+	})
+}

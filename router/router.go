@@ -14,16 +14,16 @@ import (
 	"github.com/infergate/infergate/upstream"
 )
 
-// Local is the local engine as the router consumes it. The batcher
-// satisfies it through an adapter over its Stats (PredictedWait, and
-// whether its admission queue is full).
+// Local is the local engine as the router consumes it; *batcher.Batcher
+// satisfies it.
 type Local interface {
 	// Generate runs req locally; it fails with *llm.OverloadedError when
 	// the engine cannot take the request now and with an error wrapping
 	// ErrLocalUnavailable when the engine cannot run at all.
 	Generate(ctx context.Context, req llm.Request) (*llm.Stream, error)
-	// PredictedWait is what a request arriving now would wait for a slot.
-	PredictedWait() time.Duration
+	// PredictedTTFT is the time to first token a request arriving now
+	// would see: its wait for a slot and its prefill.
+	PredictedTTFT() time.Duration
 	// QueueFull reports that a request now would be refused.
 	QueueFull() bool
 }
@@ -36,8 +36,11 @@ type Upstream interface {
 	Name() string
 	Serves(model string) bool
 	Generate(ctx context.Context, model string, req llm.Request) (*llm.Stream, error)
-	// Cost is what a finished generation cost, in US dollars.
+	// Cost is what a generation of the Result's usage costs, in US dollars.
 	Cost(llm.Result) float64
+	// MaxUsage bounds the usage req can be billed for, for the budget's
+	// reservation before it is sent.
+	MaxUsage(req llm.Request) (promptTokens, completionTokens int)
 }
 
 var _ Upstream = (*upstream.Client)(nil)
@@ -60,7 +63,8 @@ var (
 	ErrNoRoute = errors.New("router: no route can serve the request")
 	// ErrBreakerOpen: the upstream's breaker refused the request.
 	ErrBreakerOpen = errors.New("circuit breaker open")
-	// ErrBudgetExhausted: this month's cloud budget is spent.
+	// ErrBudgetExhausted: this month's cloud budget, overall or the key's,
+	// cannot cover the request (*BudgetError says which).
 	ErrBudgetExhausted = errors.New("router: monthly cloud budget exhausted")
 )
 
@@ -125,16 +129,16 @@ type Reason string
 // a cloud route, the third why a request meant for the cloud ran locally
 // (or failed).
 const (
-	ReasonWithinSLO Reason = "within_slo" // the predicted local wait is within the SLO
+	ReasonWithinSLO Reason = "within_slo" // the predicted local TTFT is within the SLO
 	ReasonLocalOnly Reason = "local_only" // the request forbids the cloud
 
-	ReasonSLO              Reason = "slo"               // the predicted wait would break the SLO
+	ReasonSLO              Reason = "slo"               // the predicted local TTFT would break the SLO
 	ReasonQueueFull        Reason = "queue_full"        // the local queue is full, or the engine refused
 	ReasonLocalUnavailable Reason = "local_unavailable" // the local engine cannot run
 	ReasonCloudOnly        Reason = "cloud_only"        // the model has no local engine
 
 	ReasonBreakerOpen Reason = "breaker_open" // every upstream's breaker refused
-	ReasonBudget      Reason = "budget"       // the monthly budget is spent
+	ReasonBudget      Reason = "budget"       // the monthly budget, overall or the key's, cannot cover it
 	ReasonCloudFailed Reason = "cloud_failed" // the upstreams failed before the first token
 	ReasonNoUpstream  Reason = "no_upstream"  // no upstream serves the model
 )
@@ -147,7 +151,7 @@ type Decision struct {
 	// Route is the returned stream's route, "" when Generate failed.
 	Route         string
 	Reason        Reason
-	PredictedWait time.Duration // the local engine's, when it was asked
+	PredictedTTFT time.Duration // the local engine's, when it was asked
 	CloudAttempts int           // requests sent to upstreams, retries included
 	Err           error         // Generate's error
 }
@@ -159,13 +163,19 @@ type Options struct {
 	// Clouds are the upstreams in order of preference; those that do not
 	// serve the model are left out.
 	Clouds []Cloud
-	// Spend tracks the monthly budget; nil: a MemorySpend.
-	Spend Spend
+	// Budget enforces the monthly spend limits. Share one between the
+	// Routers of a server: the limits are the server's and the keys', and
+	// its overall limit is the one it was made with. Nil: a Budget of the
+	// Router's own, in memory, limited to Config.MonthlyBudgetUSD.
+	Budget *Budget
+	// Metrics records the Router's series; share one between the Routers
+	// of a server. Nil: none.
+	Metrics *Metrics
 	// OnDecision, when set, is called with every request's Decision before
 	// Generate returns.
 	OnDecision func(Decision)
 	Logger     *slog.Logger     // nil: slog.Default()
-	Now        func() time.Time // the breakers' clock; nil: time.Now
+	Now        func() time.Time // the breakers' clock (and an own Budget's); nil: time.Now
 	// Sleep waits out a backoff; nil: a timer that ctx can cut short.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Jitter returns a number in [0, 1); nil: math/rand/v2.
@@ -179,7 +189,8 @@ type Router struct {
 	cfg    Config
 	local  Local
 	clouds []Cloud
-	spend  Spend
+	budget *Budget
+	stats  *Metrics
 	onDec  func(Decision)
 	log    *slog.Logger
 	sleep  func(context.Context, time.Duration) error
@@ -200,7 +211,7 @@ func New(model string, cfg Config, opts Options) (*Router, error) {
 	}
 	cfg = cfg.WithDefaults()
 	r := &Router{
-		model: model, cfg: cfg, local: opts.Local, spend: opts.Spend, onDec: opts.OnDecision,
+		model: model, cfg: cfg, local: opts.Local, budget: opts.Budget, stats: opts.Metrics, onDec: opts.OnDecision,
 		log: opts.Logger, sleep: opts.Sleep, jitter: opts.Jitter,
 		returnBelow: time.Duration(float64(cfg.TTFTSLO) * cfg.ReturnRatio),
 	}
@@ -216,11 +227,15 @@ func New(model string, cfg Config, opts Options) (*Router, error) {
 	if r.local == nil && len(r.clouds) == 0 {
 		return nil, fmt.Errorf("%w: model %q has no local engine and no upstream serves it", ErrNoRoute, model)
 	}
-	if r.spend == nil {
-		r.spend = NewMemorySpend(nil)
-	}
 	if r.log == nil {
 		r.log = slog.Default()
+	}
+	if r.budget == nil {
+		b, err := NewBudget(context.Background(), BudgetOptions{MonthlyUSD: cfg.MonthlyBudgetUSD, Now: opts.Now, Logger: r.log})
+		if err != nil {
+			return nil, err
+		}
+		r.budget = b
 	}
 	r.log = r.log.With(slog.String("model", model))
 	if r.sleep == nil {
@@ -233,7 +248,7 @@ func New(model string, cfg Config, opts Options) (*Router, error) {
 }
 
 // Spilling reports whether the router is sending requests to the cloud
-// because of the predicted local wait (the hysteresis state).
+// because of the predicted local TTFT (the hysteresis state).
 func (r *Router) Spilling() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -241,7 +256,7 @@ func (r *Router) Spilling() bool {
 }
 
 // Generate implements llm.Generator: it runs req where the policy in ctx,
-// the local engine's predicted wait and the upstreams' health allow.
+// the local engine's predicted TTFT and the upstreams' health allow.
 func (r *Router) Generate(ctx context.Context, req llm.Request) (*llm.Stream, error) {
 	d := Decision{Model: r.model, RequestID: req.ID}
 	st, err := r.route(ctx, req, &d)
@@ -251,7 +266,8 @@ func (r *Router) Generate(ctx context.Context, req llm.Request) (*llm.Stream, er
 	d.Err = err
 	r.log.LogAttrs(ctx, slog.LevelDebug, "routed", slog.String("request_id", req.ID),
 		slog.String("route", d.Route), slog.String("reason", string(d.Reason)),
-		slog.Duration("predicted_wait", d.PredictedWait), slog.Int("cloud_attempts", d.CloudAttempts))
+		slog.Duration("predicted_ttft", d.PredictedTTFT), slog.Int("cloud_attempts", d.CloudAttempts))
+	r.stats.decided(d)
 	if r.onDec != nil {
 		r.onDec(d)
 	}
@@ -269,17 +285,22 @@ func (r *Router) route(ctx context.Context, req llm.Request, d *Decision) (*llm.
 		st, why, err := r.cloud(ctx, req, d)
 		if err != nil && why != "" {
 			d.Reason = why
+			if why != ReasonCloudFailed {
+				// Nothing was sent (breakers, budget): there is no route,
+				// rather than an upstream's failure to report.
+				err = fmt.Errorf("%w: model %q runs only in the cloud: %w", ErrNoRoute, r.model, err)
+			}
 		}
 		return st, err
 	}
-	d.PredictedWait = r.local.PredictedWait()
+	d.PredictedTTFT = r.local.PredictedTTFT()
 	if policy == PolicyLocalOnly {
 		d.Reason = ReasonLocalOnly
 		return r.local.Generate(ctx, req)
 	}
 	// The hysteresis is updated whatever else decides, so that it follows
-	// the predicted wait on every request.
-	spill := r.updateSpill(d.PredictedWait)
+	// the prediction on every request.
+	spill := r.updateSpill(d.PredictedTTFT)
 	var want Reason
 	var localErr error
 	switch {
@@ -339,30 +360,40 @@ func (r *Router) updateSpill(wait time.Duration) bool {
 		r.spilling = false
 	}
 	if r.spilling != was {
-		r.log.Info("local wait crossed the SLO", slog.Bool("spilling", r.spilling),
-			slog.Duration("predicted_wait", wait), slog.Duration("ttft_slo", r.cfg.TTFTSLO))
+		r.log.Info("predicted local TTFT crossed the SLO", slog.Bool("spilling", r.spilling),
+			slog.Duration("predicted_ttft", wait), slog.Duration("ttft_slo", r.cfg.TTFTSLO))
 	}
 	return r.spilling
 }
 
 // cloud runs req on the first upstream that takes it. On failure, the
-// Reason says why the cloud could not take the request.
+// Reason says why the cloud could not take the request: an upstream
+// failed (cloud_failed), or else the budget refused it (budget), or else
+// every breaker did (breaker_open).
 func (r *Router) cloud(ctx context.Context, req llm.Request, d *Decision) (*llm.Stream, Reason, error) {
 	if len(r.clouds) == 0 {
 		return nil, ReasonNoUpstream, fmt.Errorf("%w: no upstream serves model %q", ErrNoRoute, r.model)
 	}
-	if b := r.cfg.MonthlyBudgetUSD; b > 0 {
-		if spent := r.spend.Spent(); spent >= b {
-			return nil, ReasonBudget, fmt.Errorf("%w: spent $%.2f of $%.2f", ErrBudgetExhausted, spent, b)
-		}
-	}
 	why := ReasonBreakerOpen
 	var errs []error
 	for _, c := range r.clouds {
-		st, tried, err := r.try(ctx, c, req, d)
+		// The reservation comes before the breaker's Allow, which may hand
+		// out the half-open probe: a probe must not be taken and then not
+		// sent. Each upstream has its own prices, so its own worst case.
+		b, err := r.reserve(ctx, c, req)
+		if err != nil {
+			if why == ReasonBreakerOpen {
+				why = ReasonBudget
+			}
+			errs = append(errs, err)
+			continue
+		}
+		st, tried, err := r.try(ctx, c, req, d, b)
 		if err == nil {
 			return st, "", nil
 		}
+		// Nothing was generated: the reservation goes back whole.
+		b.res.Release()
 		if ctx.Err() != nil {
 			return nil, "", err
 		}
@@ -374,10 +405,42 @@ func (r *Router) cloud(ctx context.Context, req llm.Request, d *Decision) (*llm.
 	return nil, why, errors.Join(errs...)
 }
 
+// billing is what a cloud generation holds of the budget: its reservation,
+// and the prompt bound that stands in for a prompt the upstream does not
+// report.
+type billing struct {
+	res         *Reservation
+	promptBound int
+}
+
+// reserve claims req's worst-case cost on c from the budget.
+func (r *Router) reserve(ctx context.Context, c Cloud, req llm.Request) (billing, error) {
+	prompt, completion := c.Upstream.MaxUsage(req)
+	worst := c.Upstream.Cost(llm.Result{PromptTokens: prompt, CompletionTokens: completion})
+	res, err := r.budget.Reserve(ctx, worst)
+	if err != nil {
+		return billing{}, fmt.Errorf("upstream %s: %w", c.Upstream.Name(), err)
+	}
+	return billing{res: res, promptBound: prompt}, nil
+}
+
+// billed is the usage to charge for a finished cloud generation: the
+// usage the upstream reported, where a stream that was cut, or a server
+// that ignores include_usage, left it short, raised to what is known to
+// have been spent: the prompt bound for an unreported prompt, the tokens
+// streamed for a short completion count.
+func billed(res llm.Result, streamed, promptBound int) llm.Result {
+	if res.PromptTokens == 0 {
+		res.PromptTokens = promptBound
+	}
+	res.CompletionTokens = max(res.CompletionTokens, streamed)
+	return res
+}
+
 // try sends req to one upstream, retrying retryable failures with backoff.
 // tried says a request was actually sent (rather than refused by the
 // breaker).
-func (r *Router) try(ctx context.Context, c Cloud, req llm.Request, d *Decision) (st *llm.Stream, tried bool, err error) {
+func (r *Router) try(ctx context.Context, c Cloud, req llm.Request, d *Decision, b billing) (st *llm.Stream, tried bool, err error) {
 	name := c.Upstream.Name()
 	for attempt := 0; ; attempt++ {
 		ticket, allowed := c.Breaker.Allow()
@@ -389,11 +452,15 @@ func (r *Router) try(ctx context.Context, c Cloud, req llm.Request, d *Decision)
 		}
 		tried = true
 		d.CloudAttempts++
+		r.stats.attempted(name)
+		sent := time.Now()
 		st, err = c.Upstream.Generate(ctx, r.model, req)
 		if err == nil {
 			// Text has arrived: from here on, no retry and no switch.
-			return r.watch(ctx, c, ticket, st), true, nil
+			r.stats.firstToken(name, time.Since(sent))
+			return r.watch(ctx, c, ticket, st, b, sent), true, nil
 		}
+		r.stats.failed(name, err)
 		outcome, retry, after := classify(err)
 		ticket.Report(outcome)
 		if ctx.Err() != nil || !retry || attempt+1 >= r.cfg.Retry.MaxAttempts {
@@ -439,27 +506,39 @@ func classify(err error) (Outcome, bool, time.Duration) {
 }
 
 // watch relays an upstream's stream to the caller and, before finishing
-// it, reports its outcome to the breaker and its cost to the budget, so
-// that whoever reads the Result sees both recorded. The breaker's report
-// comes at the end of the stream, not its first token, so that a stream
-// that is cut counts as the failure it is.
-func (r *Router) watch(ctx context.Context, c Cloud, ticket Ticket, in *llm.Stream) *llm.Stream {
+// it, reports its outcome to the breaker and settles its cost with the
+// budget, so that whoever reads the Result sees both recorded and an
+// acknowledged generation's cost is on disk (when the budget has a
+// ledger). The breaker's report comes at the end of the stream, not its
+// first token, so that a stream that is cut counts as the failure it is.
+func (r *Router) watch(ctx context.Context, c Cloud, ticket Ticket, in *llm.Stream, b billing, sent time.Time) *llm.Stream {
 	out := llm.NewStream(ctx, in.Route())
+	name := c.Upstream.Name()
 	go func() {
+		streamed := 0
 		for d := range in.Deltas() {
+			streamed += d.Tokens
 			out.Push(d.Text, d.Tokens)
 		}
 		res := in.Result()
 		switch {
 		case res.Err != nil:
+			r.stats.failed(name, res.Err)
 			o, _, _ := classify(res.Err)
 			ticket.Report(o)
 		case res.FinishReason == llm.FinishCancel:
 			ticket.Report(Ignored)
 		default:
+			r.stats.completed(name, time.Since(sent))
 			ticket.Report(Success)
 		}
-		r.spend.Add(c.Upstream.Cost(res))
+		// The upstream bills a cancelled or cut generation too, and the
+		// spend must be recorded even though the caller may have gone.
+		cost := c.Upstream.Cost(billed(res, streamed, b.promptBound))
+		if err := b.res.Settle(context.WithoutCancel(ctx), cost); err != nil {
+			r.log.LogAttrs(ctx, slog.LevelError, "cloud spend not persisted; it still counts until a restart",
+				slog.String("upstream", name), slog.Float64("cost_usd", cost), slog.String("error", err.Error()))
+		}
 		out.Finish(res)
 	}()
 	return out

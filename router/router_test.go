@@ -18,7 +18,7 @@ type harness struct {
 	r      *Router
 	sleeps *sleeps
 	clock  *clock
-	spend  *MemorySpend
+	budget *Budget
 
 	mu        sync.Mutex
 	decisions []Decision
@@ -27,7 +27,11 @@ type harness struct {
 func newHarness(t *testing.T, cfg Config, local Local, ups ...Upstream) *harness {
 	t.Helper()
 	h := &harness{sleeps: &sleeps{}, clock: newClock()}
-	h.spend = NewMemorySpend(h.clock.Now)
+	budget, err := NewBudget(t.Context(), BudgetOptions{MonthlyUSD: cfg.MonthlyBudgetUSD, Now: h.clock.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.budget = budget
 	var clouds []Cloud
 	for _, u := range ups {
 		clouds = append(clouds, Cloud{Upstream: u})
@@ -36,7 +40,7 @@ func newHarness(t *testing.T, cfg Config, local Local, ups ...Upstream) *harness
 		cfg.TTFTSLO = 100 * time.Millisecond
 	}
 	opts := Options{
-		Local: local, Clouds: clouds, Spend: h.spend, Logger: quiet, Now: h.clock.Now,
+		Local: local, Clouds: clouds, Budget: h.budget, Logger: quiet, Now: h.clock.Now,
 		Sleep: h.sleeps.sleep, Jitter: func() float64 { return 0.5 },
 		OnDecision: func(d Decision) {
 			h.mu.Lock()
@@ -106,7 +110,7 @@ func TestRoutingHysteresis(t *testing.T) {
 		if err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
-		if d.Route != s.route || d.Reason != s.reason || d.PredictedWait != s.wait {
+		if d.Route != s.route || d.Reason != s.reason || d.PredictedTTFT != s.wait {
 			t.Errorf("step %d (wait %v): %s/%s, want %s/%s", i, s.wait, d.Route, d.Reason, s.route, s.reason)
 		}
 		want := "local"
@@ -386,11 +390,11 @@ func TestBudget(t *testing.T) {
 	if d := h.last(t); d.Reason != ReasonBudget {
 		t.Errorf("reason %s", d.Reason)
 	}
-	if got := h.spend.Spent(); got < 2 || got > 2.01 {
+	if got := h.budget.Spent(); got < 2 || got > 2.01 {
 		t.Errorf("spent %v, want 2", got)
 	}
 	h.clock.advance(31 * 24 * time.Hour) // a new month
-	if got := h.spend.Spent(); got != 0 {
+	if got := h.budget.Spent(); got != 0 {
 		t.Errorf("spent %v in a new month", got)
 	}
 }
@@ -477,5 +481,113 @@ func TestConcurrentRequests(t *testing.T) {
 	wg.Wait()
 	if b := h.r.clouds[0].Breaker.State(); b != Closed {
 		t.Errorf("breaker %v", b)
+	}
+}
+
+// The budget is reserved before a request is sent: with the local engine
+// over its SLO and 20 requests in flight at once, exactly the 5 whose
+// worst case fits go to the cloud and the rest stay local, although
+// nothing has been settled yet. Checking spend alone would send all 20.
+func TestBudgetReservedBeforeSend(t *testing.T) {
+	c := newCloud(t, held)
+	cl := c.client(t, "a", func(cfg *upstream.Config) { cfg.PricePerMTok = upstream.Price{Input: 1, Output: 1} })
+	req := chat
+	req.MaxTokens = 1000
+	p, n := cl.MaxUsage(req)
+	worst := cl.Cost(llm.Result{PromptTokens: p, CompletionTokens: n})
+	local := &fakeLocal{}
+	local.set(time.Second, false, nil)
+	h := newHarness(t, Config{MonthlyBudgetUSD: 5.5 * worst}, local, cl)
+
+	const requests = 20
+	streams := make(chan *llm.Stream, requests)
+	var wg sync.WaitGroup
+	for range requests {
+		wg.Go(func() {
+			st, err := h.r.Generate(t.Context(), req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			streams <- st
+		})
+	}
+	wg.Wait()
+	close(streams)
+	routes := map[string]int{}
+	h.mu.Lock()
+	for _, d := range h.decisions {
+		routes[d.Route+"/"+string(d.Reason)]++
+	}
+	h.mu.Unlock()
+	if routes["cloud:a/slo"] != 5 || routes["local/budget"] != requests-5 || c.requests() != 5 {
+		t.Errorf("routes %v, %d sent to the cloud; want 5 cloud/slo and 15 local/budget", routes, c.requests())
+	}
+	if got := h.budget.Status().ReservedUSD; got < 4.99*worst || got > 5.01*worst {
+		t.Errorf("reserved $%g while the streams run, want 5 × $%g", got, worst)
+	}
+	close(c.hold)
+	for st := range streams {
+		if text, res := read(st); res.Err != nil || (st.Route() == "cloud:a" && text != "Hello") {
+			t.Errorf("%s: %q %v", st.Route(), text, res.Err)
+		}
+	}
+	// Settled to the usage reported: 1,000,000 prompt and 2 completion
+	// tokens at $1 per million each.
+	st := h.budget.Status()
+	if want := 5 * 1.000002; st.ReservedUSD != 0 || st.SpentUSD < want-1e-9 || st.SpentUSD > want+1e-9 {
+		t.Errorf("after the streams: %+v, want $%g spent", st, want)
+	}
+}
+
+// A key at its own limit stays local while another key still gets the
+// cloud; a failure before the first token gives the reservation back.
+func TestBudgetPerKeyInRouter(t *testing.T) {
+	c := newCloud(t)
+	local := &fakeLocal{}
+	local.set(time.Second, false, nil)
+	h := newHarness(t, Config{}, local, c.client(t, "a"))
+	capped := WithKey(t.Context(), Key{Name: "capped", MonthlyBudgetUSD: 0.5})
+	free := WithKey(t.Context(), Key{Name: "free"})
+	for i, step := range []struct {
+		ctx    context.Context
+		route  string
+		reason Reason
+	}{
+		{capped, "cloud:a", ReasonSLO}, // $1 spent: over its $0.5 from now on
+		{capped, "local", ReasonBudget},
+		{free, "cloud:a", ReasonSLO},
+		{free, "cloud:a", ReasonSLO},
+	} {
+		_, _, d, err := h.generate(t, step.ctx)
+		if err != nil || d.Route != step.route || d.Reason != step.reason {
+			t.Errorf("step %d: %v %+v, want %s/%s", i, err, d, step.route, step.reason)
+		}
+	}
+	if h.budget.SpentBy("capped") != 1 || h.budget.SpentBy("free") != 2 || h.budget.Spent() != 3 {
+		t.Errorf("spent capped %v, free %v, all %v", h.budget.SpentBy("capped"), h.budget.SpentBy("free"), h.budget.Spent())
+	}
+
+	failing := newCloud(t, serverError)
+	h = newHarness(t, Config{Retry: RetryConfig{MaxAttempts: 1}}, local, failing.client(t, "a"))
+	if _, _, d, err := h.generate(t, free); err != nil || d.Reason != ReasonCloudFailed {
+		t.Errorf("failing cloud: %v %+v", err, d)
+	}
+	if st := h.budget.Status(); st.SpentUSD != 0 || st.ReservedUSD != 0 {
+		t.Errorf("after a failure before the first token: %+v", st)
+	}
+}
+
+// A cloud-only model whose budget is spent has no route: the caller gets
+// ErrNoRoute (the gateway's 503), not an internal error.
+func TestBudgetCloudOnlyNoRoute(t *testing.T) {
+	c := newCloud(t)
+	h := newHarness(t, Config{MonthlyBudgetUSD: 0.5}, (*fakeLocal)(nil), c.client(t, "a"))
+	if _, _, _, err := h.generate(t, t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	_, _, d, err := h.generate(t, t.Context())
+	if !errors.Is(err, ErrNoRoute) || !errors.Is(err, ErrBudgetExhausted) || d.Reason != ReasonBudget || c.requests() != 1 {
+		t.Errorf("%v %+v, %d requests sent", err, d, c.requests())
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"time"
 )
 
 // Kind is the first byte of every key: which kind of record the key holds.
@@ -32,11 +33,15 @@ const (
 	// KindPosting holds one lexical posting: (collection, term, document,
 	// chunk), so that a term's postings are one range.
 	KindPosting Kind = 0x14
-	// KindConversation is reserved for the support bot's conversation log.
-	// Its tuple layout is defined when the log is built; until then the store
-	// accepts writes under the prefix but does not parse its keys.
+	// KindConversation holds the support bot's conversation log. Its tuples
+	// begin with a Section: the conversation records (bot, conversation),
+	// their turns (bot, conversation, turn), and two indexes, by end user
+	// (bot, user, conversation) and by creation time (created, bot,
+	// conversation).
 	KindConversation Kind = 0x20
-	// KindOutbox is reserved for the handoff outbox, like KindConversation.
+	// KindOutbox holds the handoff outbox. Its tuples begin with a Section:
+	// the records (ticket) and the index of pending ones by next attempt
+	// time (due, ticket).
 	KindOutbox Kind = 0x21
 )
 
@@ -73,9 +78,35 @@ func (k Kind) Known() bool {
 	return false
 }
 
-// Reserved reports whether k is reserved: known, but with no tuple layout
-// defined yet, so that ParseKey and Key.Encode refuse it.
-func (k Kind) Reserved() bool { return k == KindConversation || k == KindOutbox }
+// Section is the first component of the tuples of a kind that holds more
+// than one sort of record (KindConversation, KindOutbox): a fixed-width
+// byte, so that each section is one contiguous range of its kind. The values
+// are part of the on-disk format.
+type Section byte
+
+// The sections of KindConversation.
+const (
+	// SectionConversation: (bot, conversation) → conversation record.
+	SectionConversation Section = 0x01
+	// SectionTurn: (bot, conversation, turn uint32) → turn record, so that
+	// a conversation's turns are one range, in turn order.
+	SectionTurn Section = 0x02
+	// SectionUserIndex: (bot, user, conversation) → empty; an end user's
+	// conversations are one range, for erasure.
+	SectionUserIndex Section = 0x03
+	// SectionTimeIndex: (created uint64, bot, conversation) → empty; the
+	// conversations in creation order, for retention and export by date.
+	SectionTimeIndex Section = 0x04
+)
+
+// The sections of KindOutbox.
+const (
+	// SectionTicket: (ticket) → outbox record.
+	SectionTicket Section = 0x01
+	// SectionDue: (due uint64, ticket) → empty, one per pending record:
+	// the deliverer's work queue in next-attempt order.
+	SectionDue Section = 0x02
+)
 
 // KindOf returns the kind of an encoded key, and false for an empty key or an
 // unknown first byte.
@@ -92,11 +123,21 @@ func KindOf(key []byte) (Kind, bool) {
 type Key struct {
 	Kind       Kind
 	Name       string // KindMeta
-	Collection string // every kind but KindMeta
+	Collection string // KindCollection, KindDocument, KindChunk, KindVector, KindPosting
 	Term       string // KindPosting
 	Document   string // KindDocument, KindChunk, KindPosting
 	Chunk      uint32 // KindChunk, KindPosting
 	Vector     uint64 // KindVector
+
+	Section      Section // KindConversation, KindOutbox
+	Bot          string  // KindConversation
+	Conversation string  // KindConversation
+	User         string  // KindConversation, SectionUserIndex
+	Turn         uint32  // KindConversation, SectionTurn
+	// Time is a time component in nanoseconds since the Unix epoch:
+	// created (SectionTimeIndex) or due (SectionDue).
+	Time   uint64
+	Ticket string // KindOutbox
 }
 
 // Encode returns the key's bytes. It fails for an unknown or reserved kind and
@@ -124,6 +165,34 @@ func (k Key) Encode() ([]byte, error) {
 	case KindPosting:
 		zero.Collection, zero.Term, zero.Document, zero.Chunk = k.Collection, k.Term, k.Document, k.Chunk
 		b = PostingKey(k.Collection, k.Term, k.Document, k.Chunk)
+	case KindConversation:
+		zero.Section, zero.Bot, zero.Conversation = k.Section, k.Bot, k.Conversation
+		switch k.Section {
+		case SectionConversation:
+			b = ConversationKey(k.Bot, k.Conversation)
+		case SectionTurn:
+			zero.Turn = k.Turn
+			b = TurnKey(k.Bot, k.Conversation, k.Turn)
+		case SectionUserIndex:
+			zero.User = k.User
+			b = ConversationUserKey(k.Bot, k.User, k.Conversation)
+		case SectionTimeIndex:
+			zero.Time = k.Time
+			b = conversationTimeKey(k.Time, k.Bot, k.Conversation)
+		default:
+			return nil, &KeyError{Kind: k.Kind, Err: ErrInvalidKey, Reason: "unknown section"}
+		}
+	case KindOutbox:
+		zero.Section, zero.Ticket = k.Section, k.Ticket
+		switch k.Section {
+		case SectionTicket:
+			b = OutboxKey(k.Ticket)
+		case SectionDue:
+			zero.Time = k.Time
+			b = outboxDueKey(k.Time, k.Ticket)
+		default:
+			return nil, &KeyError{Kind: k.Kind, Err: ErrInvalidKey, Reason: "unknown section"}
+		}
 	default:
 		return nil, &KeyError{Kind: k.Kind, Err: ErrInvalidKey, Reason: "kind has no tuple layout"}
 	}
@@ -168,6 +237,14 @@ func ParseKey(b []byte) (Key, error) {
 		*dst, rest = binary.BigEndian.Uint64(rest), rest[8:]
 		return true
 	}
+	section := func() bool {
+		if !ok || len(rest) < 1 {
+			ok = false
+			return false
+		}
+		k.Section, rest = Section(rest[0]), rest[1:]
+		return true
+	}
 	ok = true
 	switch k.Kind {
 	case KindMeta:
@@ -182,10 +259,35 @@ func ParseKey(b []byte) (Key, error) {
 		_ = str(&k.Collection) && u64(&k.Vector)
 	case KindPosting:
 		_ = str(&k.Collection) && str(&k.Term) && str(&k.Document) && u32(&k.Chunk)
-	default:
-		if k.Kind.Reserved() {
-			return fail("reserved kind has no tuple layout yet")
+	case KindConversation:
+		if !section() {
+			break
 		}
+		switch k.Section {
+		case SectionConversation:
+			_ = str(&k.Bot) && str(&k.Conversation)
+		case SectionTurn:
+			_ = str(&k.Bot) && str(&k.Conversation) && u32(&k.Turn)
+		case SectionUserIndex:
+			_ = str(&k.Bot) && str(&k.User) && str(&k.Conversation)
+		case SectionTimeIndex:
+			_ = u64(&k.Time) && str(&k.Bot) && str(&k.Conversation)
+		default:
+			return fail("unknown conversation section")
+		}
+	case KindOutbox:
+		if !section() {
+			break
+		}
+		switch k.Section {
+		case SectionTicket:
+			str(&k.Ticket)
+		case SectionDue:
+			_ = u64(&k.Time) && str(&k.Ticket)
+		default:
+			return fail("unknown outbox section")
+		}
+	default:
 		return fail("unknown kind")
 	}
 	if !ok {
@@ -238,6 +340,53 @@ func ParsePostingKey(b []byte) (collection, term, document string, chunk uint32,
 	return k.Collection, k.Term, k.Document, k.Chunk, err
 }
 
+func parseSection(b []byte, want Kind, sec Section) (Key, error) {
+	k, err := parseAs(b, want)
+	if err != nil {
+		return Key{}, err
+	}
+	if k.Section != sec {
+		return Key{}, &KeyError{Key: bytes.Clone(b), Kind: k.Kind, Err: ErrInvalidKey, Reason: fmt.Sprintf("not a section 0x%02x key", byte(sec))}
+	}
+	return k, nil
+}
+
+// ParseConversationKey decodes a conversation record's key.
+func ParseConversationKey(b []byte) (bot, conversation string, err error) {
+	k, err := parseSection(b, KindConversation, SectionConversation)
+	return k.Bot, k.Conversation, err
+}
+
+// ParseTurnKey decodes a turn's key.
+func ParseTurnKey(b []byte) (bot, conversation string, turn uint32, err error) {
+	k, err := parseSection(b, KindConversation, SectionTurn)
+	return k.Bot, k.Conversation, k.Turn, err
+}
+
+// ParseConversationUserKey decodes a key of the index by end user.
+func ParseConversationUserKey(b []byte) (bot, user, conversation string, err error) {
+	k, err := parseSection(b, KindConversation, SectionUserIndex)
+	return k.Bot, k.User, k.Conversation, err
+}
+
+// ParseConversationTimeKey decodes a key of the index by creation time.
+func ParseConversationTimeKey(b []byte) (created time.Time, bot, conversation string, err error) {
+	k, err := parseSection(b, KindConversation, SectionTimeIndex)
+	return timeOf(k.Time), k.Bot, k.Conversation, err
+}
+
+// ParseOutboxKey decodes an outbox record's key.
+func ParseOutboxKey(b []byte) (ticket string, err error) {
+	k, err := parseSection(b, KindOutbox, SectionTicket)
+	return k.Ticket, err
+}
+
+// ParseOutboxDueKey decodes a key of the outbox's due index.
+func ParseOutboxDueKey(b []byte) (due time.Time, ticket string, err error) {
+	k, err := parseSection(b, KindOutbox, SectionDue)
+	return timeOf(k.Time), k.Ticket, err
+}
+
 // Key constructors. Each returns a new slice that the caller owns.
 
 // MetaKey is the key of the store-wide record name. The name "format" is the
@@ -269,6 +418,61 @@ func VectorKey(collection string, id uint64) []byte {
 func PostingKey(collection, term, document string, chunk uint32) []byte {
 	return binary.BigEndian.AppendUint32(appendString(TermPostingsPrefix(collection, term), document), chunk)
 }
+
+// ConversationKey is the key of a conversation's record.
+func ConversationKey(bot, conversation string) []byte {
+	return appendString(ConversationsPrefix(bot), conversation)
+}
+
+// TurnKey is the key of turn number turn of a conversation.
+func TurnKey(bot, conversation string, turn uint32) []byte {
+	return binary.BigEndian.AppendUint32(TurnsPrefix(bot, conversation), turn)
+}
+
+// ConversationUserKey is the key of the index entry that ties a
+// conversation to its end user.
+func ConversationUserKey(bot, user, conversation string) []byte {
+	return appendString(UserConversationsPrefix(bot, user), conversation)
+}
+
+// ConversationTimeKey is the key of the index entry that orders a
+// conversation by its creation time. Times before the Unix epoch sort as
+// the epoch.
+func ConversationTimeKey(created time.Time, bot, conversation string) []byte {
+	return conversationTimeKey(TimeComponent(created), bot, conversation)
+}
+
+func conversationTimeKey(created uint64, bot, conversation string) []byte {
+	b := binary.BigEndian.AppendUint64(sectionPrefix(KindConversation, SectionTimeIndex), created)
+	return appendString(appendString(b, bot), conversation)
+}
+
+// OutboxKey is the key of a handoff ticket's outbox record.
+func OutboxKey(ticket string) []byte {
+	return appendString(sectionPrefix(KindOutbox, SectionTicket), ticket)
+}
+
+// OutboxDueKey is the key of the due-index entry of a pending ticket whose
+// next attempt is at due.
+func OutboxDueKey(due time.Time, ticket string) []byte {
+	return outboxDueKey(TimeComponent(due), ticket)
+}
+
+func outboxDueKey(due uint64, ticket string) []byte {
+	return appendString(binary.BigEndian.AppendUint64(sectionPrefix(KindOutbox, SectionDue), due), ticket)
+}
+
+// TimeComponent is t as a key's time component: nanoseconds since the Unix
+// epoch, 0 for earlier times, so that keys sort as their times do.
+func TimeComponent(t time.Time) uint64 {
+	n := t.UnixNano()
+	if t.Before(time.Unix(0, 0)) || n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+func timeOf(n uint64) time.Time { return time.Unix(0, int64(n)).UTC() }
 
 // Prefixes. Every prefix below is a whole number of tuple components, and the
 // component encoding is prefix-free, so PrefixRange(p) holds exactly the keys
@@ -305,6 +509,57 @@ func PostingsPrefix(collection string) []byte {
 // TermPostingsPrefix is the prefix of one term's postings in a collection.
 func TermPostingsPrefix(collection, term string) []byte {
 	return appendString(PostingsPrefix(collection), term)
+}
+
+func sectionPrefix(k Kind, s Section) []byte { return []byte{byte(k), byte(s)} }
+
+// SectionPrefix is the prefix of every key of section s of kind k.
+func SectionPrefix(k Kind, s Section) []byte { return sectionPrefix(k, s) }
+
+// ConversationsPrefix is the prefix of a bot's conversation records.
+func ConversationsPrefix(bot string) []byte {
+	return appendString(sectionPrefix(KindConversation, SectionConversation), bot)
+}
+
+// TurnsPrefix is the prefix of one conversation's turns.
+func TurnsPrefix(bot, conversation string) []byte {
+	return appendString(appendString(sectionPrefix(KindConversation, SectionTurn), bot), conversation)
+}
+
+// UserConversationsPrefix is the prefix of one end user's entries in the
+// index by user.
+func UserConversationsPrefix(bot, user string) []byte {
+	return appendString(appendString(sectionPrefix(KindConversation, SectionUserIndex), bot), user)
+}
+
+// ConversationTimeRange is the range of the time-index entries of the
+// conversations created in [from, to). A zero to is the end of time.
+func ConversationTimeRange(from, to time.Time) Range {
+	p := sectionPrefix(KindConversation, SectionTimeIndex)
+	r := Range{Start: binary.BigEndian.AppendUint64(bytes.Clone(p), TimeComponent(from)), End: prefixEnd(p)}
+	if !to.IsZero() {
+		r.End = binary.BigEndian.AppendUint64(bytes.Clone(p), TimeComponent(to))
+	}
+	return r
+}
+
+// OutboxDueRange is the range of the due-index entries whose time is at or
+// before until: the pending tickets due by then, earliest first.
+func OutboxDueRange(until time.Time) Range {
+	p := sectionPrefix(KindOutbox, SectionDue)
+	r := Range{Start: bytes.Clone(p), End: prefixEnd(p)}
+	if n := TimeComponent(until); n < 1<<64-1 {
+		r.End = binary.BigEndian.AppendUint64(bytes.Clone(p), n+1)
+	}
+	return r
+}
+
+// ConversationRanges returns the ranges that hold a conversation's record
+// and turns; its index entries are single keys (ConversationUserKey,
+// ConversationTimeKey) that the caller deletes with them.
+func ConversationRanges(bot, conversation string) []Range {
+	k := ConversationKey(bot, conversation)
+	return []Range{{Start: k, End: successor(k)}, PrefixRange(TurnsPrefix(bot, conversation))}
 }
 
 // CollectionRanges returns every range that holds a record of collection:

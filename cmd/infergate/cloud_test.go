@@ -50,15 +50,12 @@ func fakeOpenAI(t *testing.T, text string, failing *atomic.Bool) (*httptest.Serv
 	return srv, &calls
 }
 
-// TestServeCloudOnly serves a model that only a cloud API has: no local
-// model file at all. The answer and its usage come from the upstream, the
-// route header names it, and a request that must stay on the premises is
-// refused rather than sent.
-func TestServeCloudOnly(t *testing.T) {
-	var failing atomic.Bool
-	cloud, calls := fakeOpenAI(t, "Hello from the cloud", &failing)
+// cloudOnlyConfig writes a --config file into dir that serves the model
+// "cloudy" from the OpenAI-compatible API at url (as gpt-cloud, with the
+// key sk-cloud) and nothing else, and returns its path.
+func cloudOnlyConfig(t *testing.T, dir, url string) string {
+	t.Helper()
 	t.Setenv("INFERGATE_TEST_CLOUD_KEY", "sk-cloud")
-	dir := t.TempDir()
 	cfg := filepath.Join(dir, "infergate.yaml")
 	yaml := fmt.Sprintf(`upstreams:
   - name: fake
@@ -68,10 +65,22 @@ func TestServeCloudOnly(t *testing.T) {
     models: {cloudy: gpt-cloud}
 routing:
   ttft_slo: 800ms
-`, cloud.URL)
+`, url)
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return cfg
+}
+
+// TestServeCloudOnly serves a model that only a cloud API has: no local
+// model file at all. The answer and its usage come from the upstream, the
+// route header names it, and a request that must stay on the premises is
+// refused rather than sent.
+func TestServeCloudOnly(t *testing.T) {
+	var failing atomic.Bool
+	cloud, calls := fakeOpenAI(t, "Hello from the cloud", &failing)
+	dir := t.TempDir()
+	cfg := cloudOnlyConfig(t, dir, cloud.URL)
 	srv := startServe(t, "--addr", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "data"), "--config", cfg,
 		"--chat-model", "", "--embed-model", "")
 	defer srv.stop(t)

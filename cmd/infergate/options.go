@@ -107,13 +107,16 @@ type fileConfig struct {
 }
 
 // fileKey is one API key in the file: the key itself or its sha256 (hex),
-// with optional per-key limits.
+// with optional per-key limits, a monthly cloud budget of its own, and
+// local_only to keep its requests off cloud APIs.
 type fileKey struct {
-	Name   string `yaml:"name"`
-	Key    string `yaml:"key"`
-	SHA256 string `yaml:"sha256"`
-	RPM    int    `yaml:"rpm"`
-	TPM    int    `yaml:"tpm"`
+	Name             string  `yaml:"name"`
+	Key              string  `yaml:"key"`
+	SHA256           string  `yaml:"sha256"`
+	RPM              int     `yaml:"rpm"`
+	TPM              int     `yaml:"tpm"`
+	MonthlyBudgetUSD float64 `yaml:"monthly_budget_usd"`
+	LocalOnly        bool    `yaml:"local_only"`
 }
 
 var errHelp = errors.New("help requested")

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/infergate/infergate/batcher"
 	"github.com/infergate/infergate/gateway"
 	"github.com/infergate/infergate/index"
@@ -64,9 +66,9 @@ type serveConfig struct {
 func serveOptions(c *serveConfig) *options {
 	o := newOptions("serve")
 	o.group("Server")
-	o.String(&c.config, "config", "", "YAML `file` with any of these options by name (e.g. parallel: 8), a keys: list of API keys ({name, key or sha256, rpm, tpm}), upstreams: cloud APIs ({name, kind openai|anthropic, base_url, api_key_env, models: {local-id: cloud-id}, max_concurrency, price_per_mtok}) and routing: when to use them ({ttft_slo, monthly_budget_usd})")
+	o.String(&c.config, "config", "", "YAML `file` with any of these options by name (e.g. parallel: 8), a keys: list of API keys ({name, key or sha256, rpm, tpm, monthly_budget_usd, local_only}), upstreams: cloud APIs ({name, kind openai|anthropic, base_url, api_key_env, models: {local-id: cloud-id}, embedding_models: {local-embedding-id: the identical cloud model}, max_concurrency, price_per_mtok}) and routing: when to use them ({ttft_slo, monthly_budget_usd})")
 	o.String(&c.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on")
-	o.String(&c.dataDir, "data-dir", "./data", "`dir`ectory for everything the server persists: the knowledge base's store (store/), its vector-graph snapshots (index/), backups (backups/)")
+	o.String(&c.dataDir, "data-dir", "./data", "`dir`ectory for everything the server persists: the store (store/: the knowledge base, this month's cloud spend), its vector-graph snapshots (index/), backups (backups/)")
 	o.Duration(&c.snapshotInterval, "snapshot-interval", index.DefaultSnapshotInterval, "how often the knowledge base snapshots the vector graphs of changed collections, so that a restart need not rebuild them (also at shutdown; negative: only then)")
 	o.Duration(&c.drainDelay, "drain-delay", 0, "on SIGTERM/SIGINT, keep serving this long with /readyz at 503 before closing the listener, so load balancers can stop routing here (e.g. 5s behind Kubernetes)")
 	o.Duration(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long requests and streams in progress may run (after --drain-delay) before they are cut")
@@ -211,7 +213,8 @@ func (c *serveConfig) keys(fc *fileConfig) ([]gateway.APIKey, []gateway.KeyHash,
 		if err != nil {
 			return nil, nil, fmt.Errorf("config keys[%d]: %w", i, err)
 		}
-		keys = append(keys, gateway.APIKey{Name: k.Name, Hash: h, RequestsPerMinute: k.RPM, TokensPerMinute: k.TPM})
+		keys = append(keys, gateway.APIKey{Name: k.Name, Hash: h, RequestsPerMinute: k.RPM, TokensPerMinute: k.TPM,
+			MonthlyBudgetUSD: k.MonthlyBudgetUSD, LocalOnly: k.LocalOnly})
 	}
 	var admin []gateway.KeyHash
 	for i, k := range c.adminKeys {
@@ -271,6 +274,25 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	if len(entries) == 0 && len(clouds) == 0 {
 		return errors.New("no models: set --chat-model and/or --embed-model, or configure upstreams")
 	}
+	// The store opens before the models, as the routers' budget reads this
+	// month's spend from it; deferred first, it closes last, after the
+	// knowledge base and the models.
+	var st *store.Store
+	if c.dataDir != "" {
+		if st, err = store.Open(ctx, filepath.Join(c.dataDir, "store"), &store.Options{Logger: log}); err != nil {
+			return fmt.Errorf("opening the store: %w", err)
+		}
+		defer func() {
+			if err := st.Close(); err != nil {
+				log.Error("closing the store", "error", err.Error())
+			}
+		}()
+	}
+	budget, err := openBudget(ctx, st, fc.Routing, len(clouds), log)
+	if err != nil {
+		return err
+	}
+	routerMetrics := router.NewMetrics(clouds, budget)
 	cat, err := models.NewCatalog(entries)
 	if err != nil {
 		return fmt.Errorf("model catalogue: %w", err)
@@ -313,7 +335,7 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 			gm.Generator = gateway.Local{B: b}
 			gm.ContextLength = b.SeqCtx()
 			if servedBy(clouds, m.ID) {
-				r, err := router.New(m.ID, fc.Routing, router.Options{Local: b, Clouds: clouds, Logger: log})
+				r, err := router.New(m.ID, fc.Routing, router.Options{Local: b, Clouds: clouds, Budget: budget, Metrics: routerMetrics, Logger: log})
 				if err != nil {
 					return fmt.Errorf("routing %s: %w", m.ID, err)
 				}
@@ -321,6 +343,16 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 			}
 		} else {
 			gm.Embedder = gateway.Local{B: b}
+			// Embeddings spill only to upstreams declared to compute
+			// this very model (embedding_models).
+			er, err := router.NewEmbedRouter(m.ID, router.EmbedOptions{Local: b, Clouds: clouds, Logger: log})
+			if err != nil {
+				return fmt.Errorf("routing %s: %w", m.ID, err)
+			}
+			if ups := er.Upstreams(); len(ups) > 0 {
+				gm.Embedder = gateway.RouterEmbedder{R: er, Local: b}
+				log.Info("embeddings may spill to the cloud", "model", m.ID, "upstreams", ups)
+			}
 			gm.ContextLength = info.ContextTrain
 			gm.Dimensions = info.EmbeddingSize
 		}
@@ -330,7 +362,7 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 
 	// Models that only a cloud API serves.
 	for _, id := range cloudOnlyModels(fc.Upstreams, served) {
-		r, err := router.New(id, fc.Routing, router.Options{Clouds: clouds, Logger: log})
+		r, err := router.New(id, fc.Routing, router.Options{Clouds: clouds, Budget: budget, Metrics: routerMetrics, Logger: log})
 		if err != nil {
 			return fmt.Errorf("routing %s: %w", id, err)
 		}
@@ -340,13 +372,12 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 
 	var kb gateway.KB // a nil *index.KB in it would not be a nil KB
 	if c.dataDir != "" {
-		k, err := openKB(ctx, c, batchers, log)
+		k, err := openKB(ctx, c, st, batchers, log)
 		if err != nil {
 			return err
 		}
 		// Deferred after the models' close, so run before it: the
-		// knowledge base's final snapshots, then the store, once the
-		// server has stopped.
+		// knowledge base's final snapshots, once the server has stopped.
 		defer k.close()
 		kb = k.kb
 	}
@@ -354,7 +385,7 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	srv, err := gateway.New(gateway.Config{
 		Models: served, Keys: keys, AdminKeys: admin, MetricsRequireAdmin: c.metricsAdmin,
 		Logger: log, Version: version, DrainDelay: c.drainDelay, TrustedProxies: trusted,
-		KB: kb, DataDir: c.dataDir,
+		KB: kb, DataDir: c.dataDir, Collectors: []prometheus.Collector{routerMetrics},
 		Limits: gateway.Limits{
 			RequestsPerMinute: c.rpm, TokensPerMinute: c.tpm,
 			MaxBodyBytes: c.maxBodyBytes, MaxIngestBodyBytes: c.maxIngestBodyBytes, MaxHeaderBytes: c.maxHeaderBytes,
@@ -394,42 +425,33 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 // openedKB is the knowledge base and the store under it.
 type openedKB struct {
 	kb  *index.KB
-	st  *store.Store
 	log *slog.Logger
 }
 
-// openKB opens <data-dir>/store and the knowledge base on it, embedding
+// openKB opens the knowledge base on st (<data-dir>/store), embedding
 // with the served embedding model. Without one it still opens, so that
 // lexical search over the existing collections works.
-func openKB(ctx context.Context, c *serveConfig, batchers []*batcher.Batcher, log *slog.Logger) (*openedKB, error) {
+func openKB(ctx context.Context, c *serveConfig, st *store.Store, batchers []*batcher.Batcher, log *slog.Logger) (*openedKB, error) {
 	start := time.Now()
-	st, err := store.Open(ctx, filepath.Join(c.dataDir, "store"), &store.Options{Logger: log})
-	if err != nil {
-		return nil, fmt.Errorf("opening the store: %w", err)
-	}
 	embedders := map[string]index.Embedder{}
 	for _, b := range batchers {
 		if b.Embedding() {
 			embedders[b.ModelID()] = b
 		}
 	}
-	kb, err := index.Open(ctx, index.Config{Store: index.PebbleStore(st), Dir: filepath.Join(c.dataDir, "index"),
+	kb, err := index.Open(ctx, index.Config{Store: st, Dir: filepath.Join(c.dataDir, "index"),
 		Embedders: embedders, SnapshotInterval: c.snapshotInterval, Logger: log})
 	if err != nil {
-		_ = st.Close()
 		return nil, fmt.Errorf("opening the knowledge base: %w", err)
 	}
 	log.Info("knowledge base ready", "collections", len(kb.Collections()), "embedding_models", len(embedders),
 		"data_dir", c.dataDir, "load_seconds", time.Since(start).Seconds())
-	return &openedKB{kb: kb, st: st, log: log}, nil
+	return &openedKB{kb: kb, log: log}, nil
 }
 
 func (k *openedKB) close() {
 	if err := k.kb.Close(); err != nil {
 		k.log.Error("closing the knowledge base: its snapshots may be stale (they are rebuilt from the store at the next start)", "error", err.Error())
-	}
-	if err := k.st.Close(); err != nil {
-		k.log.Error("closing the store", "error", err.Error())
 	}
 }
 
