@@ -27,7 +27,8 @@ const (
 
 // RRFK is the reciprocal-rank-fusion constant: a chunk's fused score is
 // the sum over the rankings that hold it (vector, BM25 and, when the query
-// holds identifiers, exact identifier matches) of 1/(RRFK + rank). 60 is the
+// holds identifiers or names, exact matches of them; see exactTerms) of
+// 1/(RRFK + rank). 60 is the
 // value of Cormack et al., which peers (Elasticsearch, Qdrant) keep.
 const RRFK = 60
 
@@ -175,11 +176,7 @@ func (c *collection) search(ctx context.Context, q Query) ([]Hit, error) {
 	}
 	var idents []string
 	if q.Mode == ModeHybrid {
-		for _, t := range lexical.Analyze(q.Text) {
-			if lexical.IsIdentifier(t) && !slices.Contains(idents, t) {
-				idents = append(idents, t)
-			}
-		}
+		idents = c.exactTerms(q.Text)
 	}
 	for {
 		var vr, lr, xr []ranked
@@ -213,6 +210,49 @@ func (c *collection) search(ctx context.Context, q Query) ([]Hit, error) {
 		}
 		depth *= 4
 	}
+}
+
+// exactTerms are the query's terms that an exact match ranks: its
+// identifiers, and its names: a word that one chunk alone holds, together
+// with the query words on either side of it. In a support corpus such a
+// run is a command ("acme auth refresh"), a product or a setting: BM25
+// weighs the rare word high, but in the fusion it is one vote among two
+// and the embedding, which does not know the name, outvotes it; the exact
+// ranking gives it the second vote an identifier gets. The neighbours must
+// be in that chunk too, so that a rare word used in passing ("hole" in "a
+// security hole") does not promote the one passage that happens to use it.
+func (c *collection) exactTerms(text string) []string {
+	terms := lexical.Analyze(text)
+	var out []string
+	for i, t := range terms {
+		// Analyze follows an identifier with its parts, which its exact
+		// match already covers.
+		if slices.ContainsFunc(out, func(o string) bool { return strings.Contains(o, t) }) {
+			continue
+		}
+		if lexical.IsIdentifier(t) || c.isName(terms, i) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// isName reports whether terms[i] is held by exactly one chunk, which also
+// holds the terms before and after it in the query (it needs at least one).
+func (c *collection) isName(terms []string, i int) bool {
+	if c.lex.DocFreq(terms[i]) != 1 || len(terms) < 2 {
+		return false
+	}
+	hits := c.lex.SearchTerms(terms[i:i+1], 1, nil)
+	if len(hits) != 1 {
+		return false
+	}
+	only := hits[0].ID
+	holds := func(j int) bool {
+		return j < 0 || j >= len(terms) ||
+			len(c.lex.SearchTerms(terms[j:j+1], 1, func(id uint64) bool { return id == only })) == 1
+	}
+	return holds(i-1) && holds(i+1)
 }
 
 // rank fuses or orders the rankings, applies min_score and grouping.

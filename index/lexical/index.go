@@ -117,6 +117,22 @@ func (x *Index) AppendIDs(dst []uint64) []uint64 {
 	return dst
 }
 
+// DocFreq returns the number of live documents that hold term, spelled as
+// Analyze spells it (0 for a term never indexed).
+func (x *Index) DocFreq(term string) int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	tid, ok := x.dict[term]
+	if !ok {
+		return 0
+	}
+	t := &x.terms[tid]
+	if x.dead > 0 {
+		return int(x.liveDF(t.post))
+	}
+	return int(t.n)
+}
+
 // Len returns the number of documents indexed.
 func (x *Index) Len() int {
 	x.mu.RLock()

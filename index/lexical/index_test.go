@@ -494,3 +494,37 @@ func TestContainsAndAppendIDs(t *testing.T) {
 		t.Fatalf("AppendIDs = %v, want %v", ids, want)
 	}
 }
+
+// TestDocFreq counts live documents only, tombstones and compaction
+// notwithstanding, for the terms as Analyze spells them.
+func TestDocFreq(t *testing.T) {
+	x := New(Params{})
+	for i := range uint64(100) {
+		x.Add(i, fmt.Sprintf("common shared%d ID-%d", i%10, i))
+	}
+	cases := []struct {
+		term string
+		want int
+	}{
+		{"common", 100}, {"shared3", 10}, {"id-7", 1}, {"absent", 0},
+	}
+	for _, c := range cases {
+		if got := x.DocFreq(c.term); got != c.want {
+			t.Errorf("DocFreq(%q) = %d, want %d", c.term, got, c.want)
+		}
+	}
+	x.Delete(3)  // a tombstone: shared3 has 9 live documents
+	x.Delete(13) // and 8
+	if got := x.DocFreq("shared3"); got != 8 {
+		t.Errorf("DocFreq(shared3) with tombstones = %d, want 8", got)
+	}
+	if got := x.DocFreq("id-3"); got != 0 {
+		t.Errorf("DocFreq(id-3) of a deleted document = %d, want 0", got)
+	}
+	for i := range uint64(30) { // past the compaction threshold
+		x.Delete(50 + i)
+	}
+	if got, want := x.DocFreq("common"), 68; got != want {
+		t.Errorf("DocFreq(common) after compaction = %d, want %d", got, want)
+	}
+}
