@@ -15,6 +15,7 @@ package batcher
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -73,6 +74,10 @@ type Batcher struct {
 	// the time from a slot's start to the first token (prefill, mostly),
 	// which a request pays on top of its wait.
 	avgService, avgFirstToken atomic.Int64
+	// ttftErr tracks a high quantile of the ratio of first tokens' actual
+	// to predicted times, so that PredictedTTFT is an estimate the SLO can
+	// be held to rather than an average half the requests exceed.
+	ttftErr quantile
 
 	steps, batchTokens, promptTokens, genTokens atomic.Uint64
 	prefixHits, prefixTokens, refused           atomic.Uint64
@@ -266,11 +271,21 @@ func (b *Batcher) Stats() Stats {
 func (b *Batcher) PredictedWait() time.Duration { return b.predictWait(int(b.admitted.Load())) }
 
 // PredictedTTFT is the time to first token a request arriving now would
-// see: its predicted wait for a slot plus the recent time from a slot's
-// start to its first token. The router compares this, not the wait alone,
-// with the SLO: a request admitted just under the SLO by its wait would
-// miss it by its prefill.
+// see, as an upper estimate: its predicted wait for a slot plus the recent
+// time from a slot's start to its first token, scaled by how much such
+// predictions fell short recently at their 99th percentile. The router
+// compares this with the SLO: with the wait alone, a request admitted just
+// under the SLO would miss it by its prefill, and with the mean alone, by
+// the noise of a busy machine. The correction is a ratio, not an added
+// error, so that an empty queue predicts a short wait again even when no
+// request has come to correct an estimate learnt under overload (a router
+// that spills everything sends none).
 func (b *Batcher) PredictedTTFT() time.Duration {
+	return time.Duration(float64(b.predictTTFT()) * max(1, b.ttftErr.value()))
+}
+
+// predictTTFT is PredictedTTFT before the correction.
+func (b *Batcher) predictTTFT() time.Duration {
 	return b.PredictedWait() + time.Duration(b.avgFirstToken.Load())
 }
 
@@ -293,6 +308,34 @@ func (b *Batcher) predictWait(admitted int) time.Duration {
 }
 
 func (b *Batcher) recordService(d time.Duration) { recordEWMA(&b.avgService, d) }
+
+// ttftErrQuantile is the quantile of the prediction's shortfall that
+// PredictedTTFT corrects for, and ttftErrStep the speed of its estimate:
+// a ratio 0.2 higher for each first token later than the estimate, so that
+// it follows a change of load within a few dozen requests.
+const (
+	ttftErrQuantile = 0.99
+	ttftErrStep     = 0.2
+)
+
+// quantile follows a quantile of a stream of numbers by stochastic
+// approximation: each observation above the estimate raises it by
+// q·step, each one at or below lowers it by (1−q)·step, which balances
+// where a share q of observations lies below. It needs no history, and
+// lost updates under contention only slow it down.
+type quantile struct{ bits atomic.Uint64 }
+
+func (q *quantile) value() float64 { return math.Float64frombits(q.bits.Load()) }
+
+func (q *quantile) observe(x float64) {
+	v := q.value()
+	if x > v {
+		v += ttftErrQuantile * ttftErrStep
+	} else {
+		v -= (1 - ttftErrQuantile) * ttftErrStep
+	}
+	q.bits.Store(math.Float64bits(v))
+}
 
 // recordEWMA folds d into the average a, with weight 1/8: smooth, yet it
 // follows load changes in a few dozen requests. Lost updates under

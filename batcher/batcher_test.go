@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
@@ -856,5 +857,27 @@ func TestPredictedTTFTIncludesFirstToken(t *testing.T) {
 	}
 	if wait <= 0 || ttft < wait+idle/2 {
 		t.Fatalf("busy: PredictedWait %v, PredictedTTFT %v; want a wait, and the first-token time (~%v) on top of it", wait, ttft, idle)
+	}
+}
+
+// TestQuantileTracksP99: the shortfall tracker settles where 99% of the
+// observations lie below it, from below and from above.
+func TestQuantileTracksP99(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, start := range []float64{0, 20} {
+		var q quantile
+		q.bits.Store(math.Float64bits(start))
+		sum := 0.0
+		for i := range 20000 {
+			q.observe(1 + 4*rng.Float64()) // uniform [1, 5): p99 4.96
+			if i >= 15000 {
+				sum += q.value()
+			}
+		}
+		// Each step moves it by up to 0.2: its mean over the last
+		// observations is the estimate.
+		if got := sum / 5000; got < 4.8 || got > 5.1 {
+			t.Errorf("from %v: estimate %.2f of uniform [1, 5), want about 4.96", start, got)
+		}
 	}
 }

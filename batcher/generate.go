@@ -25,6 +25,9 @@ type job struct {
 	arrived  time.Time
 	admitted time.Time
 	ttft     time.Duration
+	// predicted is the uncorrected time to first token predicted at
+	// arrival; its error against ttft calibrates PredictedTTFT.
+	predicted time.Duration
 }
 
 // slotState is where a slot is in serving a request. A slot goes
@@ -107,7 +110,8 @@ func (b *Batcher) Generate(ctx context.Context, req llm.Request) (*llm.Stream, e
 		sampler.Close()
 		return nil, err
 	}
-	j := &job{ctx: ctx, prompt: prompt, req: req, stream: llm.NewStream(ctx, llm.RouteLocal), sampler: sampler, arrived: arrived}
+	j := &job{ctx: ctx, prompt: prompt, req: req, stream: llm.NewStream(ctx, llm.RouteLocal), sampler: sampler,
+		arrived: arrived, predicted: b.predictTTFT()}
 	// admit reserved room in the channel: this send does not block.
 	b.jobs <- j
 	return j.stream, nil
@@ -652,6 +656,9 @@ func (s *scheduler) sample(sl *slot) {
 	}
 	if sl.nGen == 0 {
 		j.ttft = time.Since(j.arrived)
+		if j.predicted > 0 {
+			s.b.ttftErr.observe(float64(j.ttft) / float64(j.predicted))
+		}
 		sl.state = slotGenerating
 	}
 	sl.nGen++

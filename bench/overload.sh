@@ -9,8 +9,8 @@
 #    after FIRST_TOKEN plus up to JITTER, then TOKENS_PER_S) and infergate
 #    serve with a --config that declares it as upstream "fake" for the
 #    chat model, with routing.ttft_slo = ROUTING_SLO (default SLO; the
-#    router compares it with the predicted wait for a slot, which leaves
-#    out the prompt's prefill, so a lower value buys headroom for p99).
+#    router compares it with the predicted time to first token, so a
+#    lower value buys headroom for the prediction's error at p99).
 # 2. Measures the local capacity in this run, on this machine as loaded
 #    now: a closed-loop sweep at 1..2 x PARALLEL concurrent requests, all
 #    local-only; the capacity is the best goodput (requests/s within the
@@ -29,7 +29,7 @@ MODEL_ID=${MODEL_ID:-stories260K}
 PORT=${PORT:-18183}
 CLOUD_PORT=${CLOUD_PORT:-18184}
 SLO=${SLO:-800ms}             # the TTFT objective the runs are judged by
-ROUTING_SLO=${ROUTING_SLO:-$SLO} # routing.ttft_slo: the predicted local wait that spills
+ROUTING_SLO=${ROUTING_SLO:-$SLO} # routing.ttft_slo: the predicted local TTFT that spills
 PARALLEL=${PARALLEL:-4}
 THREADS=${THREADS:-1}
 QUEUE_LEN=${QUEUE_LEN:-16}

@@ -1,6 +1,6 @@
 // Package store is infergate's durable storage: one Pebble v2 database per
-// data directory, holding the truth for the knowledge base (and, next, the
-// support bot's conversation log and handoff outbox). Everything else kept on
+// data directory, holding the truth for the knowledge base, the support bot's
+// conversation log and its handoff outbox. Everything else kept on
 // disk (HNSW snapshots, for one) is an optimisation rebuilt from it.
 //
 // The package imports nothing of infergate's and exposes no Pebble type:
@@ -47,8 +47,16 @@
 //	0x12  chunk   (collection, document, chunk uint32)         chunk record (index)
 //	0x13  vector  (collection, id uint64)                      embedding (index)
 //	0x14  posting (collection, term, document, chunk uint32)   lexical posting (index)
-//	0x20  conversation log                                     reserved (bot)
-//	0x21  handoff outbox                                       reserved (bot)
+//	0x20  conv.   (0x01, bot, conversation)                    conversation record (bot/conversation)
+//	              (0x02, bot, conversation, turn uint32)       turn record (bot/conversation)
+//	              (0x03, bot, user, conversation)              empty: index by end user (bot/conversation)
+//	              (0x04, created uint64, bot, conversation)    empty: index by creation time (bot/conversation)
+//	0x21  outbox  (0x01, ticket)                               outbox record (bot/handoff)
+//	              (0x02, due uint64, ticket)                   empty: pending tickets by next attempt (bot/handoff)
+//
+// Kinds 0x20 and 0x21 hold several sorts of record, so their tuples begin
+// with a one-byte Section; times are nanoseconds since the Unix epoch
+// (TimeComponent), so index entries sort by time.
 //
 // Consequences the consumers rely on:
 //
@@ -60,6 +68,15 @@
 //     increasing order, so the vectors written after an HNSW snapshot whose
 //     highest id is h are the scan of VectorsPrefix(c) After VectorKey(c, h).
 //   - A term's postings in a collection are one range (TermPostingsPrefix).
+//   - A bot's conversation records are one range (ConversationsPrefix), a
+//     conversation's turns one range in turn order (TurnsPrefix), an end
+//     user's conversations one range of the user index
+//     (UserConversationsPrefix), and the conversations created in a time
+//     interval one range of the time index (ConversationTimeRange): so
+//     erasure, retention and export by date are range scans.
+//   - The outbox's due index holds an entry exactly for each pending
+//     ticket, so the tickets due by a time are one range in due order
+//     (OutboxDueRange) and the backlog is that section's size.
 //
 // The meta record "format" holds the format version: the magic
 // "infergate-store\x00" and a big-endian uint32, FormatVersion for this
@@ -68,11 +85,9 @@
 // Other meta names are free for consumers, which should keep their own value
 // versions there (for example "index.format").
 //
-// The reserved kinds are accepted by Batch (the bot's packages will write
-// them) but have no tuple layout yet; the engineer who adds the conversation
-// log or the outbox defines its tuple here, with constructors, parsers and
-// the fuzz target extended, and bumps FormatVersion only if an existing
-// kind's layout changes.
+// A new kind, or a new section of an existing kind, is an addition: it gets
+// its tuple here, with constructors, parsers and the fuzz targets extended.
+// FormatVersion is bumped only if an existing kind's layout changes.
 //
 // # Values
 //

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"testing"
+	"time"
 )
 
 func TestKeyEncodingGolden(t *testing.T) {
@@ -21,6 +22,13 @@ func TestKeyEncodingGolden(t *testing.T) {
 		{"chunk", ChunkKey("kb", "d", 258), []byte("\x12kb\x00\x01d\x00\x01\x00\x00\x01\x02")},
 		{"vector", VectorKey("kb", 1<<40), []byte("\x13kb\x00\x01\x00\x00\x01\x00\x00\x00\x00\x00")},
 		{"posting", PostingKey("kb", "e1043", "d", 7), []byte("\x14kb\x00\x01e1043\x00\x01d\x00\x01\x00\x00\x00\x07")},
+		{"conversation", ConversationKey("acme", "c\x00"), []byte("\x20\x01acme\x00\x01c\x00\xff\x00\x01")},
+		{"turn", TurnKey("acme", "c", 258), []byte("\x20\x02acme\x00\x01c\x00\x01\x00\x00\x01\x02")},
+		{"user index", ConversationUserKey("acme", "u", "c"), []byte("\x20\x03acme\x00\x01u\x00\x01c\x00\x01")},
+		{"time index", ConversationTimeKey(time.Unix(0, 1<<40), "acme", "c"), []byte("\x20\x04\x00\x00\x01\x00\x00\x00\x00\x00acme\x00\x01c\x00\x01")},
+		{"time index before the epoch", ConversationTimeKey(time.Unix(-5, 0), "", ""), []byte("\x20\x04\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x01")},
+		{"outbox", OutboxKey("t1"), []byte("\x21\x01t1\x00\x01")},
+		{"outbox due", OutboxDueKey(time.Unix(0, 258), "t1"), []byte("\x21\x02\x00\x00\x00\x00\x00\x00\x01\x02t1\x00\x01")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,7 +67,23 @@ func TestKeyOrdering(t *testing.T) {
 		}},
 		{"kinds", [][]byte{
 			MetaKey("zzz"), CollectionKey(""), DocumentKey("", ""), ChunkKey("", "", 0),
-			VectorKey("", 0), PostingKey("", "", "", 0),
+			VectorKey("", 0), PostingKey("", "", "", 0), ConversationKey("", ""), OutboxKey(""),
+		}},
+		{"conversation sections", [][]byte{
+			ConversationKey("\xff", "\xff"), TurnKey("", "", 0), ConversationUserKey("", "", ""),
+			ConversationTimeKey(time.Unix(0, 0), "", ""),
+		}},
+		{"turns by conversation then number", [][]byte{
+			TurnKey("b", "c", 0), TurnKey("b", "c", 1), TurnKey("b", "c", 256), TurnKey("b", "c", 1<<32-1),
+			TurnKey("b", "c\x00", 0), TurnKey("b", "cc", 0), TurnKey("b\x00", "", 0),
+		}},
+		{"time index by time first", [][]byte{
+			ConversationTimeKey(time.Unix(1, 0), "z", "z"), ConversationTimeKey(time.Unix(1, 1), "a", "a"),
+			ConversationTimeKey(time.Unix(2, 0), "", ""), ConversationTimeKey(time.Unix(2, 0), "a", ""),
+		}},
+		{"outbox due by time then ticket", [][]byte{
+			OutboxKey("\xff"), OutboxDueKey(time.Unix(0, 0), "z"), OutboxDueKey(time.Unix(0, 1), "a"),
+			OutboxDueKey(time.Unix(0, 1), "b"), OutboxDueKey(time.Unix(1<<32, 0), ""),
 		}},
 	}
 	for _, tt := range tests {
@@ -93,6 +117,27 @@ func TestPrefixRanges(t *testing.T) {
 			Range{Start: successor(VectorKey("kb", 41)), End: PrefixRange(VectorsPrefix("kb")).End},
 			[][]byte{VectorKey("kb", 42), VectorKey("kb", 1<<64-1)},
 			[][]byte{VectorKey("kb", 41), VectorKey("kb", 0), VectorKey("kb\x00", 50)}},
+		{"a conversation's turns", PrefixRange(TurnsPrefix("acme", "c")),
+			[][]byte{TurnKey("acme", "c", 0), TurnKey("acme", "c", 1<<32-1)},
+			[][]byte{TurnKey("acme", "c\x00", 0), TurnKey("acme", "cc", 0), ConversationKey("acme", "c"), TurnKey("acmec", "", 0)}},
+		{"a user's conversations", PrefixRange(UserConversationsPrefix("acme", "u")),
+			[][]byte{ConversationUserKey("acme", "u", ""), ConversationUserKey("acme", "u", "\xff")},
+			[][]byte{ConversationUserKey("acme", "u\x00", "c"), ConversationUserKey("acme", "uu", ""), ConversationUserKey("acm", "eu", "")}},
+		{"a bot's conversations", PrefixRange(ConversationsPrefix("acme")),
+			[][]byte{ConversationKey("acme", ""), ConversationKey("acme", "zz")},
+			[][]byte{ConversationKey("acme\x00", ""), ConversationKey("acmex", ""), TurnKey("acme", "", 0)}},
+		{"conversations created in an interval", ConversationTimeRange(time.Unix(10, 0), time.Unix(20, 0)),
+			[][]byte{ConversationTimeKey(time.Unix(10, 0), "", ""), ConversationTimeKey(time.Unix(19, 999999999), "\xff", "\xff")},
+			[][]byte{ConversationTimeKey(time.Unix(9, 999999999), "\xff", ""), ConversationTimeKey(time.Unix(20, 0), "", ""), OutboxDueKey(time.Unix(15, 0), "")}},
+		{"conversations created since", ConversationTimeRange(time.Unix(10, 0), time.Time{}),
+			[][]byte{ConversationTimeKey(time.Unix(10, 0), "", ""), ConversationTimeKey(time.Unix(1<<33, 0), "\xff", "\xff")},
+			[][]byte{ConversationTimeKey(time.Unix(9, 0), "", ""), OutboxKey("")}},
+		{"tickets due by a time", OutboxDueRange(time.Unix(0, 100)),
+			[][]byte{OutboxDueKey(time.Unix(0, 0), ""), OutboxDueKey(time.Unix(0, 100), "\xff\xff")},
+			[][]byte{OutboxDueKey(time.Unix(0, 101), ""), OutboxKey("a")}},
+		{"a conversation", ConversationRanges("acme", "c")[0],
+			[][]byte{ConversationKey("acme", "c")},
+			[][]byte{ConversationKey("acme", "c\x00"), ConversationKey("acme", "cc"), TurnKey("acme", "c", 0)}},
 		{"a kind", PrefixRange(KindPrefix(KindChunk)),
 			[][]byte{ChunkKey("", "", 0), ChunkKey("\xff", "\xff", 1<<32-1)},
 			[][]byte{DocumentKey("\xff", "\xff"), VectorKey("", 0)}},
@@ -145,6 +190,12 @@ func TestParseKey(t *testing.T) {
 		{Kind: KindChunk, Collection: "kb", Document: "d", Chunk: 1<<32 - 1},
 		{Kind: KindVector, Collection: "", Vector: 1<<64 - 1},
 		{Kind: KindPosting, Collection: "kb", Term: "ORD-2024-00817", Document: "d\x00", Chunk: 3},
+		{Kind: KindConversation, Section: SectionConversation, Bot: "acme", Conversation: "c\x00"},
+		{Kind: KindConversation, Section: SectionTurn, Bot: "acme", Conversation: "c", Turn: 1<<32 - 1},
+		{Kind: KindConversation, Section: SectionUserIndex, Bot: "acme", User: "\x00", Conversation: "c"},
+		{Kind: KindConversation, Section: SectionTimeIndex, Time: 1<<64 - 1, Bot: "", Conversation: "c"},
+		{Kind: KindOutbox, Section: SectionTicket, Ticket: "t"},
+		{Kind: KindOutbox, Section: SectionDue, Time: 7, Ticket: "t\x00"},
 	}
 	for _, k := range valid {
 		t.Run("valid "+k.Kind.String(), func(t *testing.T) {
@@ -164,7 +215,12 @@ func TestParseKey(t *testing.T) {
 	}{
 		{"empty", nil},
 		{"unknown kind", []byte("\x02a\x00\x01")},
-		{"reserved kind", []byte("\x20a\x00\x01")},
+		{"unknown conversation section", []byte("\x20a\x00\x01")},
+		{"missing conversation section", []byte("\x20")},
+		{"unknown outbox section", []byte("\x21\x03t\x00\x01")},
+		{"turn without number", []byte("\x20\x02b\x00\x01c\x00\x01")},
+		{"conversation with a turn number", []byte("\x20\x01b\x00\x01c\x00\x01\x00\x00\x00\x01")},
+		{"short due time", []byte("\x21\x02\x00\x00\x01t\x00\x01")},
 		{"unterminated string", []byte("\x10kb")},
 		{"dangling escape", []byte("\x10kb\x00")},
 		{"bad escape", []byte("\x10k\x00\x02b\x00\x01")},
@@ -201,6 +257,31 @@ func TestTypedParsers(t *testing.T) {
 	if c, term, d, n, err := ParsePostingKey(PostingKey("kb", "t", "d", 2)); err != nil || c != "kb" || term != "t" || d != "d" || n != 2 {
 		t.Errorf("ParsePostingKey = %q %q %q %d, %v", c, term, d, n, err)
 	}
+	if b, c, err := ParseConversationKey(ConversationKey("acme", "c")); err != nil || b != "acme" || c != "c" {
+		t.Errorf("ParseConversationKey = %q %q, %v", b, c, err)
+	}
+	if b, c, n, err := ParseTurnKey(TurnKey("acme", "c", 4)); err != nil || b != "acme" || c != "c" || n != 4 {
+		t.Errorf("ParseTurnKey = %q %q %d, %v", b, c, n, err)
+	}
+	if b, u, c, err := ParseConversationUserKey(ConversationUserKey("acme", "u", "c")); err != nil || b != "acme" || u != "u" || c != "c" {
+		t.Errorf("ParseConversationUserKey = %q %q %q, %v", b, u, c, err)
+	}
+	at := time.Date(2025, 3, 1, 12, 0, 0, 5, time.UTC)
+	if ts, b, c, err := ParseConversationTimeKey(ConversationTimeKey(at, "acme", "c")); err != nil || !ts.Equal(at) || b != "acme" || c != "c" {
+		t.Errorf("ParseConversationTimeKey = %v %q %q, %v", ts, b, c, err)
+	}
+	if id, err := ParseOutboxKey(OutboxKey("t")); err != nil || id != "t" {
+		t.Errorf("ParseOutboxKey = %q, %v", id, err)
+	}
+	if ts, id, err := ParseOutboxDueKey(OutboxDueKey(at, "t")); err != nil || !ts.Equal(at) || id != "t" {
+		t.Errorf("ParseOutboxDueKey = %v %q, %v", ts, id, err)
+	}
+	if _, _, _, err := ParseTurnKey(ConversationKey("acme", "c")); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("ParseTurnKey of a conversation key: error = %v, want ErrInvalidKey", err)
+	}
+	if _, err := ParseOutboxKey(ConversationKey("acme", "c")); !errors.Is(err, ErrInvalidKey) {
+		t.Errorf("ParseOutboxKey of a conversation key: error = %v, want ErrInvalidKey", err)
+	}
 	if _, _, err := ParseDocumentKey(CollectionKey("kb")); !errors.Is(err, ErrInvalidKey) {
 		t.Errorf("ParseDocumentKey of a collection key: error = %v, want ErrInvalidKey", err)
 	}
@@ -213,6 +294,10 @@ func TestKeyEncodeRejects(t *testing.T) {
 		{Kind: KindMeta, Name: "x", Collection: "kb"},
 		{Kind: KindVector, Collection: "kb", Vector: 1, Term: "t"},
 		{Kind: KindConversation, Collection: "kb"},
+		{Kind: KindConversation, Section: SectionConversation, Bot: "b", Conversation: "c", Turn: 1},
+		{Kind: KindConversation, Section: 0x09, Bot: "b"},
+		{Kind: KindOutbox, Section: SectionTicket, Ticket: "t", Time: 1},
+		{Kind: KindOutbox, Ticket: "t"},
 		{Kind: 0x7f},
 	} {
 		if _, err := k.Encode(); !errors.Is(err, ErrInvalidKey) {
@@ -221,12 +306,38 @@ func TestKeyEncodeRejects(t *testing.T) {
 	}
 }
 
-// fuzzKinds are the kinds with a tuple layout.
-var fuzzKinds = [...]Kind{KindMeta, KindCollection, KindDocument, KindChunk, KindVector, KindPosting}
+// fuzzShapes are the kinds (and sections) with a tuple layout.
+var fuzzShapes = [...]struct {
+	kind    Kind
+	section Section
+}{
+	{KindMeta, 0}, {KindCollection, 0}, {KindDocument, 0}, {KindChunk, 0}, {KindVector, 0}, {KindPosting, 0},
+	{KindConversation, SectionConversation}, {KindConversation, SectionTurn},
+	{KindConversation, SectionUserIndex}, {KindConversation, SectionTimeIndex},
+	{KindOutbox, SectionTicket}, {KindOutbox, SectionDue},
+}
 
-// fuzzKey builds a valid Key of the kind picked by sel from the components.
+// fuzzKey builds a valid Key of the shape picked by sel from the components.
 func fuzzKey(sel byte, a, b, c string, n uint32, v uint64) Key {
-	switch k := fuzzKinds[int(sel)%len(fuzzKinds)]; k {
+	shape := fuzzShapes[int(sel)%len(fuzzShapes)]
+	switch k := shape.kind; k {
+	case KindConversation:
+		key := Key{Kind: k, Section: shape.section, Bot: a, Conversation: c}
+		switch shape.section {
+		case SectionTurn:
+			key.Turn = n
+		case SectionUserIndex:
+			key.User = b
+		case SectionTimeIndex:
+			key.Time = v
+		}
+		return key
+	case KindOutbox:
+		key := Key{Kind: k, Section: shape.section, Ticket: a}
+		if shape.section == SectionDue {
+			key.Time = v
+		}
+		return key
 	case KindMeta:
 		return Key{Kind: k, Name: a}
 	case KindCollection:
@@ -259,6 +370,22 @@ func compareTuples(x, y Key) int {
 		return cmp.Or(cmp.Compare(x.Collection, y.Collection), cmp.Compare(x.Document, y.Document), cmp.Compare(x.Chunk, y.Chunk))
 	case KindVector:
 		return cmp.Or(cmp.Compare(x.Collection, y.Collection), cmp.Compare(x.Vector, y.Vector))
+	case KindConversation:
+		if c := cmp.Compare(x.Section, y.Section); c != 0 {
+			return c
+		}
+		switch x.Section {
+		case SectionConversation:
+			return cmp.Or(cmp.Compare(x.Bot, y.Bot), cmp.Compare(x.Conversation, y.Conversation))
+		case SectionTurn:
+			return cmp.Or(cmp.Compare(x.Bot, y.Bot), cmp.Compare(x.Conversation, y.Conversation), cmp.Compare(x.Turn, y.Turn))
+		case SectionUserIndex:
+			return cmp.Or(cmp.Compare(x.Bot, y.Bot), cmp.Compare(x.User, y.User), cmp.Compare(x.Conversation, y.Conversation))
+		default:
+			return cmp.Or(cmp.Compare(x.Time, y.Time), cmp.Compare(x.Bot, y.Bot), cmp.Compare(x.Conversation, y.Conversation))
+		}
+	case KindOutbox:
+		return cmp.Or(cmp.Compare(x.Section, y.Section), cmp.Compare(x.Time, y.Time), cmp.Compare(x.Ticket, y.Ticket))
 	default:
 		return cmp.Or(cmp.Compare(x.Collection, y.Collection), cmp.Compare(x.Term, y.Term),
 			cmp.Compare(x.Document, y.Document), cmp.Compare(x.Chunk, y.Chunk))
@@ -273,6 +400,12 @@ func addKeySeeds(f *testing.F) {
 	f.Add(byte(5), "kb", "e\x00\xff", "d", uint32(1), uint64(0), byte(5), "kb", "e", "\x00\x01", uint32(1), uint64(0))
 	f.Add(byte(0), "format", "", "", uint32(0), uint64(0), byte(1), "\xff\x00\x01", "", "", uint32(0), uint64(0))
 	f.Add(byte(1), "", "", "", uint32(0), uint64(0), byte(1), "\x00", "", "", uint32(0), uint64(0))
+	f.Add(byte(6), "acme", "", "c", uint32(0), uint64(0), byte(7), "acme", "", "c", uint32(0), uint64(0))
+	f.Add(byte(7), "acme", "", "c", uint32(1), uint64(0), byte(7), "acme", "", "c\x00", uint32(0), uint64(0))
+	f.Add(byte(8), "acme", "u", "c", uint32(0), uint64(0), byte(8), "acme", "u\x00", "", uint32(0), uint64(0))
+	f.Add(byte(9), "acme", "", "c", uint32(0), uint64(255), byte(9), "", "", "", uint32(0), uint64(256))
+	f.Add(byte(10), "t", "", "", uint32(0), uint64(0), byte(11), "t", "", "", uint32(0), uint64(1))
+	f.Add(byte(11), "t", "", "", uint32(0), uint64(1), byte(11), "s", "", "", uint32(0), uint64(1))
 }
 
 // FuzzKeyOrder round-trips two tuples through the encoding and checks that
@@ -328,6 +461,16 @@ func FuzzKeyOrder(f *testing.F) {
 			{"vectors", VectorsPrefix(k2.Collection), same(KindVector) && k1.Collection == k2.Collection},
 			{"postings", PostingsPrefix(k2.Collection), same(KindPosting) && k1.Collection == k2.Collection},
 			{"term postings", TermPostingsPrefix(k2.Collection, k2.Term), same(KindPosting) && k1.Collection == k2.Collection && k1.Term == k2.Term},
+			{"conversations", ConversationsPrefix(k2.Bot), same(KindConversation) && k1.Section == SectionConversation && k1.Bot == k2.Bot},
+			{"turns", TurnsPrefix(k2.Bot, k2.Conversation), same(KindConversation) && k1.Section == SectionTurn && k1.Bot == k2.Bot && k1.Conversation == k2.Conversation},
+			{"user conversations", UserConversationsPrefix(k2.Bot, k2.User), same(KindConversation) && k1.Section == SectionUserIndex && k1.Bot == k2.Bot && k1.User == k2.User},
+		}
+		if k2.Kind == KindConversation || k2.Kind == KindOutbox {
+			prefixes = append(prefixes, struct {
+				name   string
+				prefix []byte
+				want   bool
+			}{"section", SectionPrefix(k2.Kind, k2.Section), k1.Kind == k2.Kind && k1.Section == k2.Section})
 		}
 		for _, p := range prefixes {
 			if got := PrefixRange(p.prefix).Contains(e1); got != p.want {
@@ -338,7 +481,7 @@ func FuzzKeyOrder(f *testing.F) {
 		for _, r := range CollectionRanges(k2.Collection) {
 			inColl = inColl || r.Contains(e1)
 		}
-		if want := k1.Kind != KindMeta && k1.Collection == k2.Collection; inColl != want {
+		if want := k1.Kind >= KindCollection && k1.Kind <= KindPosting && k1.Collection == k2.Collection; inColl != want {
 			t.Fatalf("CollectionRanges(%q) contains %+v: %v, want %v", k2.Collection, k1, inColl, want)
 		}
 	})
@@ -351,6 +494,9 @@ func FuzzKeyParse(f *testing.F) {
 	for _, k := range [][]byte{
 		MetaKey("format"), CollectionKey("kb"), DocumentKey("kb", "a\x00b"), ChunkKey("kb", "d", 3),
 		VectorKey("kb", 9), PostingKey("kb", "t", "d", 1), []byte("\x10k\x00\x02"), []byte("\x12\x00\x01\x00\x01\x00"),
+		ConversationKey("b", "c"), TurnKey("b", "c", 2), ConversationUserKey("b", "u", "c"),
+		ConversationTimeKey(time.Unix(1, 0), "b", "c"), OutboxKey("t"), OutboxDueKey(time.Unix(1, 0), "t"),
+		[]byte("\x20\x05"), []byte("\x21\x02\x00"),
 	} {
 		f.Add(k)
 	}
