@@ -7,6 +7,11 @@
 // counters; each Turn is a record of its own under the conversation, so an
 // append writes one small record. Values are versioned JSON.
 //
+// Export writes the log as fine-tuning data (OpenAI's chat JSONL or
+// prompt/completion pairs, one record per answer), filtered by date, bot
+// and outcome, optionally through Redact (e-mail addresses, phone numbers,
+// Luhn-checked card numbers).
+//
 // # Status state machine
 //
 //	bot ──Handoff──▶ handed_off ──Resolve──▶ resolved
