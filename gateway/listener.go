@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/netip"
@@ -118,9 +119,15 @@ type trackedConn struct {
 	once sync.Once
 }
 
-// SyscallConn exposes the socket for peerClosed.
+// SyscallConn exposes the socket for peerClosed: under TLS (a listener
+// from tls.NewListener) the one beneath the *tls.Conn, whose end of
+// stream is the client's departure just the same.
 func (c *trackedConn) SyscallConn() (syscall.RawConn, error) {
-	if sc, ok := c.Conn.(syscall.Conn); ok {
+	conn := c.Conn
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = tc.NetConn()
+	}
+	if sc, ok := conn.(syscall.Conn); ok {
 		return sc.SyscallConn()
 	}
 	return nil, errors.ErrUnsupported

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,11 @@ type serveConfig struct {
 	addr             string
 	dataDir          string
 	snapshotInterval time.Duration
+	tlsCert, tlsKey  string
+
+	backupInterval time.Duration
+	backupKeep     int
+	backupDir      string
 
 	chatModel, chatModelID   string
 	embedModel, embedModelID string
@@ -74,6 +80,13 @@ func serveOptions(c *serveConfig) *options {
 	o.Duration(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM/SIGINT, how long requests and streams in progress may run (after --drain-delay) before they are cut")
 	o.String(&c.logLevel, "log-level", "info", "debug, info, warn or error")
 	o.String(&c.logFormat, "log-format", "json", "json or text")
+	o.String(&c.tlsCert, "tls-cert", "", "PEM `file` of the certificate chain to serve HTTPS with (TLS 1.2 or later, HTTP/1.1); needs --tls-key. On SIGHUP both files are read again: new connections get the new certificate, open ones carry on, and a pair that fails to load is logged and the previous one kept")
+	o.String(&c.tlsKey, "tls-key", "", "PEM `file` of the private key of --tls-cert")
+
+	o.group("Backups")
+	o.Duration(&c.backupInterval, "backup-interval", 0, "back the data directory up this often (0: off): a consistent checkpoint of the store and the vector graphs while the server writes, into --backup-dir/scheduled-TIME, at once if the newest is older than this; restore one with infergate restore --from")
+	o.Int(&c.backupKeep, "backup-keep", 7, "scheduled backups to keep; older ones are deleted after each new one (backups named by POST /admin/backup are never deleted)")
+	o.String(&c.backupDir, "backup-dir", "", "`dir`ectory of the scheduled backups (default: <data-dir>/backups); put it on another disk to survive the loss of the data directory's")
 
 	o.group("Models")
 	o.String(&c.chatModel, "chat-model", "models/cache/stories260K.gguf", "GGUF `file` of the chat/completions model; empty for none")
@@ -126,6 +139,9 @@ const serveUsage = `Usage: infergate serve [options]
 Serves the OpenAI-compatible API (/v1/chat/completions, /v1/completions,
 /v1/embeddings, /v1/models), the knowledge base (/v1/collections/...),
 /healthz, /readyz, /metrics, /admin/status and /admin/backup.
+
+SIGTERM or SIGINT drains and stops the server; SIGHUP reloads the TLS
+certificate and key (--tls-cert, --tls-key).
 
 Every option may also be given as the environment variable shown, or in the
 YAML file named by --config. The command line wins over the environment,
@@ -238,8 +254,24 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	if err != nil {
 		return fmt.Errorf("--trusted-proxies: %w", err)
 	}
+	useTLS, err := checkTLSFlags(c.tlsCert, c.tlsKey)
+	if err != nil {
+		return err
+	}
+	backups, err := c.backupSettings()
+	if err != nil {
+		return err
+	}
 	if len(keys) == 0 {
 		log.Warn("no API keys configured: the API is open to anyone who can reach " + c.addr)
+	}
+	// The certificate loads before the models, so that a bad one fails
+	// fast; it serves once the listener is up.
+	var certs *certReloader
+	if useTLS {
+		if certs, err = newCertReloader(c.tlsCert, c.tlsKey, log); err != nil {
+			return fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		}
 	}
 	if c.dataDir != "" {
 		if err := os.MkdirAll(c.dataDir, 0o755); err != nil {
@@ -371,6 +403,8 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	}
 
 	var kb gateway.KB // a nil *index.KB in it would not be a nil KB
+	var scheduler *backupScheduler
+	collectors := []prometheus.Collector{routerMetrics}
 	if c.dataDir != "" {
 		k, err := openKB(ctx, c, st, batchers, log)
 		if err != nil {
@@ -380,12 +414,19 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 		// knowledge base's final snapshots, once the server has stopped.
 		defer k.close()
 		kb = k.kb
+		if backups {
+			scheduler = newBackupScheduler(k.kb, c.backupDir, c.backupInterval, c.backupKeep, log)
+			collectors = append(collectors, scheduler.collectors()...)
+		}
+	}
+	if certs != nil {
+		collectors = append(collectors, certs.collectors()...)
 	}
 
 	srv, err := gateway.New(gateway.Config{
 		Models: served, Keys: keys, AdminKeys: admin, MetricsRequireAdmin: c.metricsAdmin,
 		Logger: log, Version: version, DrainDelay: c.drainDelay, TrustedProxies: trusted,
-		KB: kb, DataDir: c.dataDir, Collectors: []prometheus.Collector{routerMetrics},
+		KB: kb, DataDir: c.dataDir, Collectors: collectors,
 		Limits: gateway.Limits{
 			RequestsPerMinute: c.rpm, TokensPerMinute: c.tpm,
 			MaxBodyBytes: c.maxBodyBytes, MaxIngestBodyBytes: c.maxIngestBodyBytes, MaxHeaderBytes: c.maxHeaderBytes,
@@ -402,8 +443,21 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
+	if certs != nil {
+		// TLS beneath the gateway's connection accounting, so that even
+		// a refusal over the connection limits is answered in TLS.
+		ln = tls.NewListener(ln, certs.tlsConfig())
+		certs.reloadOnSIGHUP(ctx)
+		certs.logCertificate("serving HTTPS")
+	}
 	served2 := make(chan error, 1)
 	go func() { served2 <- srv.Serve(ln) }()
+	if scheduler != nil {
+		// Deferred after the knowledge base's close, so run before it: a
+		// backup in progress ends before the store closes under it.
+		stopBackups := scheduler.start(ctx)
+		defer stopBackups()
+	}
 
 	select {
 	case err := <-served2:
