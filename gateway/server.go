@@ -118,6 +118,9 @@ type Config struct {
 	// DataDir is the data directory; POST /admin/backup writes into its
 	// backups folder.
 	DataDir string
+	// Bots are the support bots served under /v1/bots/{name}, by name;
+	// nil for none.
+	Bots map[string]Bot
 	// Collectors are further metrics served on /metrics from the server's
 	// own registry (the routers' series, for one).
 	Collectors []prometheus.Collector
@@ -575,6 +578,8 @@ func (s *Server) route(r *request) {
 		return
 	}
 	switch {
+	case len(s.cfg.Bots) > 0 && strings.HasPrefix(api, "/bots/"):
+		s.routeBots(r) // which authenticates the end user, not a key
 	case api == "/chat/completions":
 		post(s.withKey(s.handleChat))
 	case api == "/completions":

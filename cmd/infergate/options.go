@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/infergate/infergate/bot"
 	"io"
 	"os"
 	"sort"
@@ -103,7 +104,9 @@ type fileConfig struct {
 	// models that have no local file; Routing says when (router.Config).
 	Upstreams []upstream.Config `yaml:"upstreams"`
 	Routing   router.Config     `yaml:"routing"`
-	Options   map[string]any    `yaml:",inline"`
+	// Bots are the support bots served under /v1/bots/{name}.
+	Bots    []bot.Config   `yaml:"bots"`
+	Options map[string]any `yaml:",inline"`
 }
 
 // fileKey is one API key in the file: the key itself or its sha256 (hex),

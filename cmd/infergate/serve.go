@@ -72,7 +72,7 @@ type serveConfig struct {
 func serveOptions(c *serveConfig) *options {
 	o := newOptions("serve")
 	o.group("Server")
-	o.String(&c.config, "config", "", "YAML `file` with any of these options by name (e.g. parallel: 8), a keys: list of API keys ({name, key or sha256, rpm, tpm, monthly_budget_usd, local_only}), upstreams: cloud APIs ({name, kind openai|anthropic, base_url, api_key_env, models: {local-id: cloud-id}, embedding_models: {local-embedding-id: the identical cloud model}, max_concurrency, price_per_mtok}) and routing: when to use them ({ttft_slo, monthly_budget_usd})")
+	o.String(&c.config, "config", "", "YAML `file` with any of these options by name (e.g. parallel: 8), a keys: list of API keys ({name, key or sha256, rpm, tpm, monthly_budget_usd, local_only}), upstreams: cloud APIs ({name, kind openai|anthropic, base_url, api_key_env, models: {local-id: cloud-id}, embedding_models: {local-embedding-id: the identical cloud model}, max_concurrency, price_per_mtok}) routing: when to use them ({ttft_slo, monthly_budget_usd}) and bots: support bots served at /v1/bots/{name} (see the README, Support bots)")
 	o.String(&c.addr, "addr", "127.0.0.1:8080", "`host:port` to listen on")
 	o.String(&c.dataDir, "data-dir", "./data", "`dir`ectory for everything the server persists: the store (store/: the knowledge base, this month's cloud spend), its vector-graph snapshots (index/), backups (backups/)")
 	o.Duration(&c.snapshotInterval, "snapshot-interval", index.DefaultSnapshotInterval, "how often the knowledge base snapshots the vector graphs of changed collections, so that a restart need not rebuild them (also at shutdown; negative: only then)")
@@ -422,11 +422,24 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	if certs != nil {
 		collectors = append(collectors, certs.collectors()...)
 	}
+	var bots *openedBots
+	var botMap map[string]gateway.Bot
+	if len(fc.Bots) > 0 {
+		var k *index.KB
+		if ik, ok := kb.(*index.KB); ok {
+			k = ik
+		}
+		if bots, err = openBots(fc.Bots, st, k, served, os.Getenv, log); err != nil {
+			return err
+		}
+		botMap = bots.bots
+		collectors = append(collectors, bots.collectors...)
+	}
 
 	srv, err := gateway.New(gateway.Config{
 		Models: served, Keys: keys, AdminKeys: admin, MetricsRequireAdmin: c.metricsAdmin,
 		Logger: log, Version: version, DrainDelay: c.drainDelay, TrustedProxies: trusted,
-		KB: kb, DataDir: c.dataDir, Collectors: collectors,
+		KB: kb, DataDir: c.dataDir, Collectors: collectors, Bots: botMap,
 		Limits: gateway.Limits{
 			RequestsPerMinute: c.rpm, TokensPerMinute: c.tpm,
 			MaxBodyBytes: c.maxBodyBytes, MaxIngestBodyBytes: c.maxIngestBodyBytes, MaxHeaderBytes: c.maxHeaderBytes,
@@ -452,6 +465,12 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	}
 	served2 := make(chan error, 1)
 	go func() { served2 <- srv.Serve(ln) }()
+	if bots != nil {
+		// Deferred after the store's close, so run before it: no
+		// delivery writes to a closed store.
+		stopBots := bots.start(ctx)
+		defer stopBots()
+	}
 	if scheduler != nil {
 		// Deferred after the knowledge base's close, so run before it: a
 		// backup in progress ends before the store closes under it.
