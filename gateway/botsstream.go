@@ -89,15 +89,7 @@ func (s *Server) startBotStream(r *request, ctx context.Context, cancel context.
 		})
 		st.result <- err
 	}()
-	rc := r.ctx
-	rc.SetContentType("text/event-stream; charset=utf-8")
-	rc.Response.Header.Set("Cache-Control", "no-cache")
-	rc.Response.Header.Set("X-Accel-Buffering", "no")
-	conn := rc.Conn()
-	_ = rc.SetWriteDeadline(time.Now().Add(s.lim.WriteTimeout))
-	r.streaming = true
-	s.metrics.streams.Inc()
-	rc.SetBodyStreamWriter(func(w *bufio.Writer) { st.write(w, conn) })
+	s.startEventStream(r, st.write)
 }
 
 // write runs on fasthttp's stream goroutine until the turn ends or the

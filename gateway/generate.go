@@ -409,20 +409,25 @@ func (j *genJob) collect() {
 // startStream answers 200 with an event stream and hands the rest of the
 // request to a stream writer. It must be the handler's last act: fasthttp
 // starts the writer at once.
-func (j *genJob) startStream() {
-	r := j.r
+func (j *genJob) startStream() { j.s.startEventStream(j.r, j.writeStream) }
+
+// startEventStream answers r with 200 and an event stream written by
+// write on fasthttp's stream goroutine, which gets the connection to renew
+// its write deadline before every event (so that the deadline bounds a
+// stalled client, not the stream's length). write must decrement the
+// streams gauge when it returns. It must be the handler's last act:
+// fasthttp starts the writer at once.
+func (s *Server) startEventStream(r *request, write func(w *bufio.Writer, conn net.Conn)) {
 	ctx := r.ctx
 	ctx.SetContentType("text/event-stream; charset=utf-8")
 	ctx.Response.Header.Set("Cache-Control", "no-cache")
 	// Tell nginx-style proxies not to buffer the stream.
 	ctx.Response.Header.Set("X-Accel-Buffering", "no")
-	// The write deadline is renewed before every event by the writer, so
-	// that it bounds a stalled client, not the stream's length.
 	conn := ctx.Conn()
-	_ = ctx.SetWriteDeadline(time.Now().Add(j.s.lim.WriteTimeout))
+	_ = ctx.SetWriteDeadline(time.Now().Add(s.lim.WriteTimeout))
 	r.streaming = true
-	j.s.metrics.streams.Inc()
-	ctx.SetBodyStreamWriter(func(w *bufio.Writer) { j.writeStream(w, conn) })
+	s.metrics.streams.Inc()
+	ctx.SetBodyStreamWriter(func(w *bufio.Writer) { write(w, conn) })
 }
 
 // writeStream runs on fasthttp's stream goroutine until the generation

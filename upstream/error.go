@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infergate/infergate/internal/retryafter"
 )
 
 // ErrorKind classifies an upstream failure for the router: whether to
@@ -166,26 +168,5 @@ func retryAfter(h http.Header, now time.Time) time.Duration {
 			return time.Duration(ms * float64(time.Millisecond))
 		}
 	}
-	return parseRetryAfter(h.Get("Retry-After"), now)
-}
-
-// parseRetryAfter parses one Retry-After value (RFC 9110 §10.2.3).
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
-		}
-		// Cap far below overflow: no upstream means a year.
-		return time.Duration(min(secs, 86400)) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return min(d, 24*time.Hour)
-		}
-	}
-	return 0
+	return retryafter.Parse(h.Get("Retry-After"), now)
 }

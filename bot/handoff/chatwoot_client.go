@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infergate/infergate/internal/retryafter"
 )
 
 // Chatwoot conversation statuses (Conversation#status).
@@ -223,7 +225,7 @@ func (c *ChatwootClient) do(ctx context.Context, method, path string, q url.Valu
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		e := &ChatwootAPIError{Method: method, Path: path, Status: resp.StatusCode, Message: chatwootErrorMessage(data)}
 		if e.Retryable() {
-			e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+			e.RetryAfter = retryafter.Parse(resp.Header.Get("Retry-After"), time.Now())
 		}
 		return e
 	}

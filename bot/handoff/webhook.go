@@ -10,9 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
+
+	"github.com/infergate/infergate/internal/retryafter"
 )
 
 // DefaultRequestTimeout bounds one delivery attempt. A receiver that has
@@ -23,10 +24,6 @@ const DefaultRequestTimeout = 10 * time.Second
 // maxErrorBody is how much of a refusing receiver's body is kept in the
 // error, enough for its message without letting it fill the log.
 const maxErrorBody = 512
-
-// maxRetryAfter caps a receiver's Retry-After: the deliverer has its own
-// deadline, and no receiver legitimately asks for more than a day.
-const maxRetryAfter = 24 * time.Hour
 
 // WebhookConfig configures a generic webhook target.
 type WebhookConfig struct {
@@ -148,7 +145,7 @@ func classifyResponse(target string, resp *http.Response, now time.Time) *Delive
 		Err:       fmt.Errorf("receiver answered %s: %s", resp.Status, strings.TrimSpace(string(snippet))),
 	}
 	if retryable {
-		e.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), now)
+		e.RetryAfter = retryafter.Parse(resp.Header.Get("Retry-After"), now)
 	}
 	return e
 }
@@ -157,28 +154,6 @@ func classifyResponse(target string, resp *http.Response, now time.Time) *Delive
 // passing trouble (408, 429, 5xx) rather than a refusal of the request.
 func retryableStatus(code int) bool {
 	return code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
-}
-
-// ParseRetryAfter reads a Retry-After value (RFC 9110 §10.2.3): delay
-// seconds or an HTTP date. It returns 0 for an absent, unparsable or past
-// value, and caps the delay at a day.
-func ParseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	n, err := strconv.ParseUint(v, 10, 64)
-	switch {
-	case err == nil && n <= uint64(maxRetryAfter/time.Second):
-		return time.Duration(n) * time.Second
-	case err == nil || errors.Is(err, strconv.ErrRange):
-		return maxRetryAfter // delay-seconds beyond the cap, or beyond uint64
-	}
-	when, err := http.ParseTime(v)
-	if err != nil {
-		return 0
-	}
-	return min(max(when.Sub(now), 0), maxRetryAfter)
 }
 
 // ErrBadEndpoint says a configured URL is not an absolute http(s) URL.

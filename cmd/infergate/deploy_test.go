@@ -195,4 +195,3 @@ func parseExposition(t *testing.T, r io.Reader) (names, histograms map[string]bo
 	}
 	return names, histograms
 }
-
