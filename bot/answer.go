@@ -19,7 +19,7 @@ type turn struct {
 	b       *Bot
 	ctx     context.Context
 	id      string
-	owner   conversation.Owner
+	j       journal
 	text    string
 	emit    Sink
 	start   time.Time
@@ -53,13 +53,36 @@ type turn struct {
 // ErrHandedOff come through for the caller to map. An error from emit
 // stops the turn and is returned.
 func (b *Bot) Answer(ctx context.Context, id string, owner conversation.Owner, text string, emit Sink) (Done, error) {
-	t := &turn{b: b, ctx: ctx, id: id, owner: owner, text: strings.TrimSpace(text), emit: emit, start: b.d.Now()}
+	return b.answer(ctx, id, logged{b: b, id: id, owner: owner}, text, emit)
+}
+
+// Reply answers the conversation of an OpenAI client (model "bot:<name>"
+// on /v1/chat/completions), which keeps the conversation itself and sends
+// it whole: msgs, whose last message is the question (see fromMessages;
+// errors are *ClientHistoryError). The turn runs as Answer's does, except
+// that nothing is logged and a handoff is only signalled: the handoff
+// event has no ticket and done says StatusHandedOff, for the client's
+// system to route the conversation to a human.
+func (b *Bot) Reply(ctx context.Context, msgs []llm.Message, emit Sink) (Done, error) {
+	turns, text, err := fromMessages(msgs)
+	if err != nil {
+		return Done{}, err
+	}
+	j := &clientHistory{conv: conversation.Conversation{Bot: b.cfg.Name, Status: conversation.StatusBot, Turns: uint32(len(turns))}, turns: turns}
+	return b.answer(ctx, "", j, text, emit)
+}
+
+func (b *Bot) answer(ctx context.Context, id string, j journal, text string, emit Sink) (Done, error) {
+	t := &turn{b: b, ctx: ctx, id: id, j: j, text: strings.TrimSpace(text), emit: emit, start: b.d.Now()}
 	if t.text == "" {
 		return Done{}, ErrEmptyMessage
 	}
 	d, err := t.run()
 	if err != nil {
 		b.log.LogAttrs(ctx, slog.LevelWarn, "bot turn failed", slog.String("conversation", id), slog.Any("err", err))
+		if id == "" {
+			return Done{}, fmt.Errorf("bot %q: %w", b.cfg.Name, err)
+		}
 		return Done{}, fmt.Errorf("bot %q: conversation %q: %w", b.cfg.Name, id, err)
 	}
 	b.m.latency.WithLabelValues(b.cfg.Name).Observe(b.d.Now().Sub(t.start).Seconds())
@@ -69,7 +92,7 @@ func (b *Bot) Answer(ctx context.Context, id string, owner conversation.Owner, t
 func (t *turn) run() (Done, error) {
 	b, cfg := t.b, t.b.cfg
 	var err error
-	if t.conv, t.history, err = b.d.Log.Get(t.ctx, cfg.Name, t.id, t.owner); err != nil {
+	if t.conv, t.history, err = t.j.load(t.ctx); err != nil {
 		return Done{}, err
 	}
 	if t.conv.Status != conversation.StatusBot {
@@ -209,7 +232,7 @@ func (t *turn) reply(msg, reason string, passages []index.Hit) (Done, error) {
 // log appends the bot's turn and sends done.
 func (t *turn) log(lt conversation.Turn, answered bool, reason string) (Done, error) {
 	t.stamp(&lt)
-	got, err := t.b.d.Log.AppendTurn(t.ctx, t.b.cfg.Name, t.id, t.owner, lt)
+	got, err := t.j.appendTurn(t.ctx, lt)
 	if errors.Is(err, conversation.ErrHandedOff) {
 		// A human took over while the bot was answering: the answer
 		// is not logged as the bot's; the customer's message is kept.
@@ -221,7 +244,8 @@ func (t *turn) log(lt conversation.Turn, answered bool, reason string) (Done, er
 	if answered {
 		t.b.m.answers.WithLabelValues(t.b.cfg.Name).Inc()
 	}
-	d := Done{Turn: got.N, Status: conversation.StatusBot, Answered: answered, Reason: reason}
+	d := Done{Turn: got.N, Status: conversation.StatusBot, Answered: answered, Reason: reason,
+		Model: lt.Model, PromptTokens: lt.PromptTokens, CompletionTokens: lt.CompletionTokens}
 	return d, t.send(Event{Kind: EventDone, Done: &d})
 }
 
@@ -232,7 +256,7 @@ func (t *turn) handoff(reason, detail string, passages []index.Hit, replace bool
 	b, cfg := t.b, t.b.cfg
 	ht := conversation.Turn{User: t.text, Answer: cfg.HandoffMessage, Scores: hitScores(passages)}
 	t.stamp(&ht)
-	c, tk, err := b.d.Log.Handoff(t.ctx, cfg.Name, t.id, t.owner, conversation.HandoffRequest{
+	c, ticket, err := t.j.handoff(t.ctx, conversation.HandoffRequest{
 		Reason: reason, Detail: detail, Target: b.target(t.conv), Turn: &ht, Passages: ticketPassages(passages)})
 	var te *conversation.TransitionError
 	if errors.As(err, &te) && te.From == conversation.StatusHandedOff {
@@ -243,7 +267,7 @@ func (t *turn) handoff(reason, detail string, passages []index.Hit, replace bool
 	}
 	b.m.handoffs.WithLabelValues(cfg.Name, reason).Inc()
 	b.log.LogAttrs(t.ctx, slog.LevelInfo, "conversation handed off", slog.String("conversation", t.id),
-		slog.String("reason", reason), slog.String("ticket", tk.ID))
+		slog.String("reason", reason), slog.String("ticket", ticket))
 	kind := EventDelta
 	if replace {
 		kind = EventReplace
@@ -251,7 +275,7 @@ func (t *turn) handoff(reason, detail string, passages []index.Hit, replace bool
 	if err := t.send(Event{Kind: kind, Text: cfg.HandoffMessage}); err != nil {
 		return Done{}, err
 	}
-	if err := t.send(Event{Kind: EventHandoff, Handoff: &Handoff{Reason: reason, Ticket: tk.ID}}); err != nil {
+	if err := t.send(Event{Kind: EventHandoff, Handoff: &Handoff{Reason: reason, Ticket: ticket}}); err != nil {
 		return Done{}, err
 	}
 	d := Done{Turn: c.Turns - 1, Status: c.Status, Reason: reason}
@@ -261,7 +285,7 @@ func (t *turn) handoff(reason, detail string, passages []index.Hit, replace bool
 // withHuman logs the customer's message for the human who owns the
 // conversation; the bot says nothing.
 func (t *turn) withHuman() (Done, error) {
-	got, err := t.b.d.Log.AppendTurn(t.ctx, t.b.cfg.Name, t.id, t.owner, conversation.Turn{Role: conversation.RoleUser, User: t.text})
+	got, err := t.j.appendTurn(t.ctx, conversation.Turn{Role: conversation.RoleUser, User: t.text})
 	if err != nil {
 		return Done{}, err // ErrResolved for a conversation that is over
 	}

@@ -14,6 +14,9 @@ var (
 	ErrPromptTooLong = errors.New("bot: prompt does not fit the model's context")
 	// ErrEmptyMessage: a message with no text.
 	ErrEmptyMessage = errors.New("bot: empty message")
+	// ErrInvalidHistory: an OpenAI client's message list the bot cannot
+	// answer (a *ClientHistoryError).
+	ErrInvalidHistory = errors.New("bot: invalid message history")
 )
 
 // ConfigError names the config field at fault; it wraps ErrConfig.

@@ -54,6 +54,10 @@ type Done struct {
 	// or "with_human" (the message went to the human who owns the
 	// conversation).
 	Reason string `json:"reason,omitempty"`
+	// Model and the token counts are the generation's, when there was one.
+	Model            string `json:"model,omitempty"`
+	PromptTokens     int    `json:"prompt_tokens,omitempty"`
+	CompletionTokens int    `json:"completion_tokens,omitempty"`
 }
 
 // Sink receives a turn's events as they happen. An error from it (the

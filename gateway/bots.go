@@ -12,6 +12,7 @@ import (
 	"github.com/infergate/infergate/bot"
 	"github.com/infergate/infergate/bot/conversation"
 	"github.com/infergate/infergate/bot/identity"
+	"github.com/infergate/infergate/llm"
 )
 
 // Bot is one support bot as the gateway serves it under
@@ -26,6 +27,9 @@ type Bot interface {
 	Verify(c identity.Credentials) (identity.User, error)
 	Start(ctx context.Context, owner conversation.Owner, co conversation.CreateOptions) (c *conversation.Conversation, secret, greeting string, err error)
 	Answer(ctx context.Context, id string, owner conversation.Owner, text string, emit bot.Sink) (bot.Done, error)
+	// Reply answers an OpenAI client's conversation, sent whole (model
+	// "bot:<name>" on /v1/chat/completions); nothing is logged.
+	Reply(ctx context.Context, msgs []llm.Message, emit bot.Sink) (bot.Done, error)
 	Transcript(ctx context.Context, id string, owner conversation.Owner) (*conversation.Conversation, []conversation.Turn, error)
 	Feedback(ctx context.Context, id string, owner conversation.Owner, n uint32, rating conversation.Rating, comment string) (ticket string, err error)
 	Resolve(ctx context.Context, id string, owner conversation.Owner, csat int) (*conversation.Conversation, error)

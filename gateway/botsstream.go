@@ -72,24 +72,43 @@ type botStream struct {
 	events chan bot.Event
 	result chan error
 	status int
+	// endpoint labels the request metrics; encode renders an event and
+	// errorEvent an error after the stream started, in the stream's wire
+	// format: the conversation API's typed events (convEncode) or OpenAI's
+	// chunks (botChatStream).
+	endpoint   string
+	encode     func(bot.Event) ([]byte, error)
+	errorEvent func(*APIError) []byte
+	// mapErr maps the turn's error to the API's; nil: Server.fromBot.
+	mapErr func(error) *APIError
 }
 
 func (s *Server) startBotStream(r *request, ctx context.Context, cancel context.CancelFunc, p botPath, c *botCaller, content string) {
-	st := &botStream{s: s, r: r, ctx: ctx, cancel: cancel, name: p.bot, conv: p.conv,
-		events: make(chan bot.Event, 16), result: make(chan error, 1)}
+	st := &botStream{s: s, r: r, ctx: ctx, cancel: cancel, name: p.bot, conv: p.conv, endpoint: "bot_messages",
+		errorEvent: func(e *APIError) []byte { return botEvent(bot.EventError, e.appendJSON(nil)) }}
+	st.encode = st.convEncode
+	st.start(func(emit bot.Sink) error {
+		_, err := c.bot.Answer(ctx, p.conv, c.owner, content, emit)
+		return err
+	})
+}
+
+// start runs turn on its own goroutine, its events going to the stream
+// writer.
+func (st *botStream) start(turn func(bot.Sink) error) {
+	st.events, st.result = make(chan bot.Event, 16), make(chan error, 1)
 	go func() {
 		defer close(st.events)
-		_, err := c.bot.Answer(ctx, p.conv, c.owner, content, func(ev bot.Event) error {
+		st.result <- turn(func(ev bot.Event) error {
 			select {
 			case st.events <- ev:
 				return nil
-			case <-ctx.Done():
-				return ctx.Err()
+			case <-st.ctx.Done():
+				return st.ctx.Err()
 			}
 		})
-		st.result <- err
 	}()
-	s.startEventStream(r, st.write)
+	st.s.startEventStream(st.r, st.write)
 }
 
 // write runs on fasthttp's stream goroutine until the turn ends or the
@@ -102,7 +121,7 @@ func (st *botStream) write(w *bufio.Writer, conn net.Conn) {
 		for range st.events { // let the bot's goroutine finish
 		}
 		s.metrics.streams.Dec()
-		s.observeBot("bot_messages", st.name, st.status, st.r.start)
+		s.observeBot(st.endpoint, st.name, st.status, st.r.start)
 		st.r.finish(st.status)
 	}()
 	defer func() {
@@ -110,7 +129,7 @@ func (st *botStream) write(w *bufio.Writer, conn net.Conn) {
 			s.log.Error("panic while streaming a bot turn", "request_id", st.r.id, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			e := errInternal(fmt.Errorf("panic: %v", p))
 			st.status, st.r.err = e.Status, e
-			_, _ = w.Write(botEvent(bot.EventError, e.appendJSON(nil)))
+			_, _ = w.Write(st.errorEvent(e))
 			_ = w.Flush()
 		}
 	}()
@@ -129,7 +148,7 @@ func (st *botStream) write(w *bufio.Writer, conn net.Conn) {
 			if !ok {
 				if err := <-st.result; err != nil && !sentError && st.ctx.Err() == nil {
 					st.fail(err)
-					_, _ = w.Write(botEvent(bot.EventError, st.r.err.appendJSON(nil)))
+					_, _ = w.Write(st.errorEvent(st.r.err))
 					_ = flush()
 				}
 				return
@@ -137,7 +156,7 @@ func (st *botStream) write(w *bufio.Writer, conn net.Conn) {
 			b, err := st.encode(ev)
 			if err != nil {
 				st.fail(err)
-				b = botEvent(bot.EventError, st.r.err.appendJSON(nil))
+				b = st.errorEvent(st.r.err)
 			}
 			sentError = sentError || ev.Kind == bot.EventError
 			_, _ = w.Write(b)
@@ -159,12 +178,16 @@ func (st *botStream) write(w *bufio.Writer, conn net.Conn) {
 
 // fail records the turn's failure for the access log and metrics.
 func (st *botStream) fail(err error) {
-	e := st.s.fromBot(err)
+	mapErr := st.mapErr
+	if mapErr == nil {
+		mapErr = st.s.fromBot
+	}
+	e := mapErr(err)
 	st.status, st.r.err = e.Status, e
 }
 
-// encode renders one event as SSE: event: <kind>, data: its JSON.
-func (st *botStream) encode(ev bot.Event) ([]byte, error) {
+// convEncode renders one event as SSE: event: <kind>, data: its JSON.
+func (st *botStream) convEncode(ev bot.Event) ([]byte, error) {
 	var v any
 	switch ev.Kind {
 	case bot.EventDelta, bot.EventReplace:

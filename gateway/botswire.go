@@ -11,12 +11,14 @@ import (
 // user may see: the transcript without the log's internals (retrieval
 // scores, routes, token counts), which are for export and review.
 type conversationObject struct {
-	ID        string              `json:"id"`
-	Object    string              `json:"object"`
-	Bot       string              `json:"bot"`
-	Status    conversation.Status `json:"status"`
-	CreatedAt int64               `json:"created_at"`
-	UpdatedAt int64               `json:"updated_at"`
+	ID     string              `json:"id"`
+	Object string              `json:"object"`
+	Bot    string              `json:"bot"`
+	Status conversation.Status `json:"status"`
+	// UserID is shown on the operators' routes only.
+	UserID    string `json:"user_id,omitempty"`
+	CreatedAt int64  `json:"created_at"`
+	UpdatedAt int64  `json:"updated_at"`
 	// Greeting and ConversationSecret come only with the creation; the
 	// secret only for an anonymous conversation, and never again.
 	Greeting           string       `json:"greeting,omitempty"`

@@ -30,15 +30,10 @@ const defaultReserve = 256
 // it has answered r and returns ok false.
 func parseFor[T any](s *Server, r *request, kind ModelKind, parse func([]byte, parseLimits) (*T, *APIError),
 	name func(*T) string) (req *T, m *model, ok bool) {
-	if s.closing.Load() {
-		r.fail(errDraining())
+	if req, ok = parseRequest(s, r, parse); !ok {
 		return nil, nil, false
 	}
-	req, e := parse(r.ctx.PostBody(), s.plim)
-	if e != nil {
-		r.fail(e)
-		return nil, nil, false
-	}
+	var e *APIError
 	if m, e = s.resolve(name(req), kind); e != nil {
 		r.fail(e)
 		return nil, nil, false
@@ -46,9 +41,33 @@ func parseFor[T any](s *Server, r *request, kind ModelKind, parse func([]byte, p
 	return req, m, true
 }
 
+// parseRequest is parseFor without the model: it refuses new work while
+// draining and parses the body.
+func parseRequest[T any](s *Server, r *request, parse func([]byte, parseLimits) (*T, *APIError)) (*T, bool) {
+	if s.closing.Load() {
+		r.fail(errDraining())
+		return nil, false
+	}
+	req, e := parse(r.ctx.PostBody(), s.plim)
+	if e != nil {
+		r.fail(e)
+		return nil, false
+	}
+	return req, true
+}
+
 func (s *Server) handleChat(r *request) {
-	cr, m, ok := parseFor(s, r, KindChat, parseChatRequest, func(cr *chatRequest) string { return cr.Model })
+	cr, ok := parseRequest(s, r, parseChatRequest)
 	if !ok {
+		return
+	}
+	if name, isBot := isBotModel(cr.Model); isBot && len(s.cfg.Bots) > 0 {
+		s.handleBotChat(r, cr, name)
+		return
+	}
+	m, e := s.resolve(cr.Model, KindChat)
+	if e != nil {
+		r.fail(e)
 		return
 	}
 	chars := 0

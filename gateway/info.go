@@ -2,7 +2,9 @@ package gateway
 
 import (
 	"encoding/json"
+	"maps"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +32,11 @@ func (m *model) object() modelObject {
 	return o
 }
 
+// botModelObject lists a bot as the model "bot:<name>" (kind "bot").
+func botModelObject(name string) modelObject {
+	return modelObject{ID: BotModelPrefix + name, Object: "model", OwnedBy: "infergate", Kind: "bot"}
+}
+
 func writeJSON(ctx *fasthttp.RequestCtx, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
@@ -49,6 +56,9 @@ func (s *Server) handleListModels(r *request) {
 	for _, m := range s.models {
 		list.Data = append(list.Data, m.object())
 	}
+	for _, name := range slices.Sorted(maps.Keys(s.cfg.Bots)) {
+		list.Data = append(list.Data, botModelObject(name))
+	}
 	writeJSON(r.ctx, fasthttp.StatusOK, list)
 }
 
@@ -63,6 +73,10 @@ func (s *Server) handleGetModel(r *request) {
 	id := raw[i+len("/models/"):]
 	if dec, err := url.PathUnescape(id); err == nil {
 		id = dec
+	}
+	if name, isBot := isBotModel(id); isBot && s.cfg.Bots[name] != nil {
+		writeJSON(r.ctx, fasthttp.StatusOK, botModelObject(name))
+		return
 	}
 	m, ok := s.byName[id]
 	if !ok {

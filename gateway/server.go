@@ -121,6 +121,9 @@ type Config struct {
 	// Bots are the support bots served under /v1/bots/{name}, by name;
 	// nil for none.
 	Bots map[string]Bot
+	// Conversations is the bots' conversation log for the admin routes
+	// (/admin/bots/..., /admin/conversations/export); nil: no such routes.
+	Conversations Conversations
 	// Collectors are further metrics served on /metrics from the server's
 	// own registry (the routers' series, for one).
 	Collectors []prometheus.Collector
@@ -604,6 +607,8 @@ func (s *Server) route(r *request) {
 		get(s.withAdmin(s.handleStatus))
 	case path == "/admin/backup":
 		post(s.withAdmin(s.handleBackup))
+	case strings.HasPrefix(path, "/admin/bots/") || path == "/admin/conversations/export":
+		s.routeBotsAdmin(r) // each route behind the admin key
 	default:
 		r.fail(errRouteNotFound(method, path))
 	}

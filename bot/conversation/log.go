@@ -196,6 +196,21 @@ func (l *Log) Get(ctx context.Context, bot, id string, owner Owner) (*Conversati
 	return c, turns, nil
 }
 
+// Read returns a conversation and its turns for an operator or a help
+// desk: bound to no end user, which the gateway's admin routes
+// authenticate instead.
+func (l *Log) Read(ctx context.Context, bot, id string) (*Conversation, []Turn, error) {
+	c, err := l.load(ctx, bot, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	turns, err := l.turns(ctx, bot, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, turns, nil
+}
+
 // List returns up to limit of bot's conversations in id order, after the
 // id after ("" from the start), and the cursor of the next page ("" at
 // the end). It is for operators: it is bound to no end user.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,8 +24,11 @@ import (
 // what runs under them: one conversation log on the shared store and one
 // handoff deliverer draining its outbox.
 type openedBots struct {
-	bots       map[string]gateway.Bot
-	deliverer  *handoff.Deliverer
+	bots      map[string]gateway.Bot
+	convs     *conversation.Log
+	deliverer *handoff.Deliverer
+	// retention, when positive, runs the log's purge hourly.
+	retention  time.Duration
 	collectors []prometheus.Collector
 	log        *slog.Logger
 }
@@ -117,7 +121,7 @@ func openBots(cfgs []bot.Config, st *store.Store, kb *index.KB, served []gateway
 	}
 	convs := conversation.New(st, conversation.Options{Notifier: d, Logger: log})
 	metrics := bot.NewMetrics()
-	ob := &openedBots{bots: map[string]gateway.Bot{}, deliverer: d, collectors: []prometheus.Collector{metrics, d.Collector()}, log: log}
+	ob := &openedBots{bots: map[string]gateway.Bot{}, convs: convs, deliverer: d, collectors: []prometheus.Collector{metrics, d.Collector()}, log: log}
 	for _, p := range ps {
 		b, err := bot.New(p.cfg, bot.Deps{Retriever: kb, Generator: p.gen, Tokenizer: p.tok, Log: convs, Metrics: metrics, Logger: log})
 		if err != nil {
@@ -129,6 +133,10 @@ func openBots(cfgs []bot.Config, st *store.Store, kb *index.KB, served []gateway
 	}
 	return ob, nil
 }
+
+// purgeInterval is how often retention deletes expired conversations:
+// retention is counted in days, so an hour late is no matter.
+const purgeInterval = time.Hour
 
 // start runs the deliverer until the returned stop is called, which waits
 // for it: deferred after the store's close, stop runs before it.
@@ -144,6 +152,15 @@ func (ob *openedBots) start(ctx context.Context) (stop func()) {
 			ob.log.Error("handoff deliverer stopped", "error", err.Error())
 		}
 	}()
+	if ob.retention > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := ob.convs.RunPurge(ctx, ob.retention, purgeInterval); err != nil {
+				ob.log.Error("conversation retention stopped", "error", err.Error())
+			}
+		}()
+	}
 	return func() {
 		cancel()
 		wg.Wait()

@@ -35,8 +35,10 @@ type serveConfig struct {
 	tlsCert, tlsKey  string
 
 	backupInterval time.Duration
-	backupKeep     int
-	backupDir      string
+	// retention is how long the bots' conversations are kept (0: forever).
+	retention  time.Duration
+	backupKeep int
+	backupDir  string
 
 	chatModel, chatModelID   string
 	embedModel, embedModelID string
@@ -84,6 +86,7 @@ func serveOptions(c *serveConfig) *options {
 	o.String(&c.tlsKey, "tls-key", "", "PEM `file` of the private key of --tls-cert")
 
 	o.group("Backups")
+	o.Duration(&c.retention, "conversation-retention", 0, "delete the support bots' conversations (turns, feedback and handoff tickets with them) this long after they began, checked hourly, e.g. 2160h for 90 days (0: keep them)")
 	o.Duration(&c.backupInterval, "backup-interval", 0, "back the data directory up this often (0: off): a consistent checkpoint of the store and the vector graphs while the server writes, into --backup-dir/scheduled-TIME, at once if the newest is older than this; restore one with infergate restore --from")
 	o.Int(&c.backupKeep, "backup-keep", 7, "scheduled backups to keep; older ones are deleted after each new one (backups named by POST /admin/backup are never deleted)")
 	o.String(&c.backupDir, "backup-dir", "", "`dir`ectory of the scheduled backups (default: <data-dir>/backups); put it on another disk to survive the loss of the data directory's")
@@ -424,22 +427,27 @@ func serve(ctx context.Context, c *serveConfig, fc *fileConfig, log *slog.Logger
 	}
 	var bots *openedBots
 	var botMap map[string]gateway.Bot
+	var convs gateway.Conversations // nil unless there are bots: no typed nil
 	if len(fc.Bots) > 0 {
 		var k *index.KB
 		if ik, ok := kb.(*index.KB); ok {
 			k = ik
 		}
+		if c.retention < 0 {
+			return fmt.Errorf("--conversation-retention %s: want 0 (keep) or a positive duration", c.retention)
+		}
 		if bots, err = openBots(fc.Bots, st, k, served, os.Getenv, log); err != nil {
 			return err
 		}
-		botMap = bots.bots
+		bots.retention = c.retention
+		botMap, convs = bots.bots, bots.convs
 		collectors = append(collectors, bots.collectors...)
 	}
 
 	srv, err := gateway.New(gateway.Config{
 		Models: served, Keys: keys, AdminKeys: admin, MetricsRequireAdmin: c.metricsAdmin,
 		Logger: log, Version: version, DrainDelay: c.drainDelay, TrustedProxies: trusted,
-		KB: kb, DataDir: c.dataDir, Collectors: collectors, Bots: botMap,
+		KB: kb, DataDir: c.dataDir, Collectors: collectors, Bots: botMap, Conversations: convs,
 		Limits: gateway.Limits{
 			RequestsPerMinute: c.rpm, TokensPerMinute: c.tpm,
 			MaxBodyBytes: c.maxBodyBytes, MaxIngestBodyBytes: c.maxIngestBodyBytes, MaxHeaderBytes: c.maxHeaderBytes,
